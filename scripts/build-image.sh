@@ -10,7 +10,8 @@
 #      then grpc.health.v1 Check, one QuantizeLayer and a /metrics scrape from
 #      the host (tests/deploy/smoke_image.py), then SIGTERM and a timed exit.
 # Prints the time of every step. Idempotent.
-#   scripts/build-image.sh [--no-smoke] [--rebuild-base]
+#   scripts/build-image.sh [--no-smoke] [--rebuild-base] [--no-cache]
+# (--no-cache: rebuild every Dockerfile step, e.g. to time a fresh build.)
 # Environment: SQUANT_IMAGE (default localhost/squant:dev), JOBS (default 2).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -20,11 +21,13 @@ base_slim=localhost/debian:bookworm-slim
 base_full=localhost/debian:bookworm
 smoke=1
 rebuild_base=0
+cache=(--layers)
 for arg in "$@"; do
   case "$arg" in
     --no-smoke) smoke=0 ;;
     --rebuild-base) rebuild_base=1 ;;
-    *) echo "usage: $0 [--no-smoke] [--rebuild-base]" >&2; exit 2 ;;
+    --no-cache) cache=(--no-cache) ;;
+    *) echo "usage: $0 [--no-smoke] [--rebuild-base] [--no-cache]" >&2; exit 2 ;;
   esac
 done
 
@@ -40,6 +43,7 @@ step_done
 # Prints "deb SITE SUITE COMPONENT" for every bookworm* suite apt is
 # configured with, so the image uses the same mirror as this machine.
 apt_sources() {
+  # shellcheck disable=SC2016  # apt's $(FIELD) placeholders, not shell
   apt-get indextargets --format '$(TARGET_OF) $(SITE) $(RELEASE) $(COMPONENT)' \
       'Created-By: Packages' | awk '$1 == "deb" && $3 ~ /^bookworm/' | sort -u
 }
@@ -73,7 +77,7 @@ CFG
   find "$rootfs/usr/share/locale" -mindepth 1 -maxdepth 1 ! -name locale.alias \
     -exec rm -rf {} +
   tar -C "$rootfs" --numeric-owner -c . |
-    podman import --change 'CMD ["bash"]' - "$base_slim" >/dev/null
+    podman import --quiet --change 'CMD ["bash"]' - "$base_slim" >/dev/null
   podman tag "$base_slim" "$base_full"
 }
 
@@ -89,7 +93,7 @@ podman image inspect --format '{{.Size}}' "$base_slim" |
 step_done
 
 step "buildah bud $image"
-buildah bud --isolation chroot --pull=never --layers \
+buildah bud --isolation chroot --pull=never "${cache[@]}" \
   --build-arg JOBS="$jobs" -t "$image" -f "$repo/Dockerfile" "$repo"
 podman image inspect --format '{{.Size}}' "$image" |
   awk '{printf "build-image: image %.0f MB\n", $1 / 1e6}'
