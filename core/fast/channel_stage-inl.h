@@ -1,0 +1,219 @@
+// Per-target: the channel stage (SQUANT.md section 4) as a top-n selection.
+// Only priorities at or above a threshold are collected and ranked; the
+// threshold is found with counting passes, which are cheap SIMD compares.
+// Priorities carry their direction in their sign (negative: up), so one
+// array serves both directions.
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <vector>
+
+#include "core/channel_grid.h"
+#include "core/error_sum.h"
+#include "core/fast/mask_bits-inl.h"
+#include "core/fast/moves.h"
+#include "core/fast/scratch.h"
+
+#if defined(SQUANT_CORE_FAST_CHANNEL_STAGE_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef SQUANT_CORE_FAST_CHANNEL_STAGE_INL_H_
+#undef SQUANT_CORE_FAST_CHANNEL_STAGE_INL_H_
+#else
+#define SQUANT_CORE_FAST_CHANNEL_STAGE_INL_H_
+#endif
+
+#include "hwy/highway.h"
+
+// HWY_SCALAR (x86-64 without SSSE3) has no half vectors; it uses the
+// reference implementation (quantize_fast.cc).
+#if HWY_TARGET != HWY_SCALAR
+HWY_BEFORE_NAMESPACE();
+namespace squant {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// ChannelErrorSum (error_sum.h) with its 16 double lanes held in vectors.
+inline double ChannelErrorSumSimd(const float* HWY_RESTRICT e, size_t count) {
+  const hn::ScalableTag<double> dd;
+  const hn::Rebind<float, decltype(dd)> df;
+  constexpr size_t kLanes = hn::MaxLanes(dd);
+  static_assert(kChannelSumLanes % kLanes == 0);
+  constexpr size_t kVectors = kChannelSumLanes / kLanes;
+  hn::Vec<decltype(dd)> sums[kVectors];
+  for (size_t v = 0; v < kVectors; ++v) sums[v] = hn::Zero(dd);
+  size_t i = 0;
+  for (; i + kChannelSumLanes <= count; i += kChannelSumLanes) {
+    HWY_UNROLL(16)
+    for (size_t v = 0; v < kVectors; ++v) {
+      sums[v] = hn::Add(sums[v],
+                        hn::PromoteTo(dd, hn::LoadU(df, e + i + v * kLanes)));
+    }
+  }
+  alignas(64) double lanes[kChannelSumLanes];
+  for (size_t v = 0; v < kVectors; ++v) {
+    hn::Store(sums[v], dd, lanes + v * kLanes);
+  }
+  for (; i < count; ++i) lanes[i % kChannelSumLanes] += e[i];
+  for (size_t half = kChannelSumLanes / 2; half >= 1; half /= 2) {
+    for (size_t j = 0; j < half; ++j) lanes[j] += lanes[j + half];
+  }
+  return lanes[0];
+}
+
+// The priorities for direction up in signed_priority[0..count): p = -v
+// for up, v for down; only p > 0 counts. Counts those >= threshold (> 0),
+// and finds the largest, in one pass of compares.
+template <bool kUp>
+HWY_NOINLINE size_t CountAtLeast(const float* HWY_RESTRICT v, size_t count,
+                                 float threshold, float* largest) {
+  const hn::ScalableTag<float> df;
+  const hn::RebindToSigned<decltype(df)> di;
+  const auto t = hn::Set(df, kUp ? -threshold : threshold);
+  auto extreme = hn::Zero(df);
+  auto found = hn::Zero(di);  // -1 per hit, per lane
+  for (size_t i = 0; i < count; i += hn::Lanes(df)) {
+    const auto vi = hn::Load(df, v + i);
+    extreme = kUp ? hn::Min(extreme, vi) : hn::Max(extreme, vi);
+    found = hn::Add(
+        found, hn::BitCast(di, hn::VecFromMask(
+                                   df, kUp ? hn::Le(vi, t) : hn::Ge(vi, t))));
+  }
+  *largest = kUp ? -hn::GetLane(hn::MinOfLanes(df, extreme))
+                 : hn::GetLane(hn::MaxOfLanes(df, extreme));
+  return static_cast<size_t>(-hn::GetLane(hn::SumOfLanes(di, found)));
+}
+
+inline size_t CountAtLeast(const float* HWY_RESTRICT v, size_t count, bool up,
+                           float threshold, float* largest) {
+  return up ? CountAtLeast<true>(v, count, threshold, largest)
+            : CountAtLeast<false>(v, count, threshold, largest);
+}
+
+// Positions of the min(n, #positive) largest positive priorities (as
+// above) of v[0..count), count a whole number of vectors, ties to the lower
+// position, into positions[0..returned), in no particular order.
+inline size_t SelectLargest(const float* HWY_RESTRICT v, size_t count, bool up,
+                            size_t n, int32_t* HWY_RESTRICT positions,
+                            std::vector<uint64_t>& keys) {
+  const hn::ScalableTag<float> df;
+  const size_t lanes = hn::Lanes(df);
+  float max_priority;
+  // Priorities are never negative: ">= the smallest positive float" is
+  // "positive".
+  float at_least = std::numeric_limits<float>::denorm_min();
+  const size_t positive = CountAtLeast(v, count, up, at_least, &max_priority);
+  // Aim for a few more than n above the threshold, guessing from a uniform
+  // spread below the largest, then narrow the bracket.
+  const size_t target = n + 8;
+  const size_t cap = n + 32;
+  if (positive > cap) {
+    size_t enough = positive;
+    float too_high = std::numeric_limits<float>::infinity();
+    double fraction = static_cast<double>(target) / positive;
+    for (int attempt = 0; attempt < 8 && enough > cap; ++attempt) {
+      float t = static_cast<float>(max_priority * (1.0 - fraction));
+      if (!(t > at_least && t < too_high)) {
+        t = std::isinf(too_high) ? max_priority : (at_least + too_high) / 2;
+        if (!(t > at_least && t < too_high)) break;
+      }
+      float unused;
+      const size_t found = CountAtLeast(v, count, up, t, &unused);
+      if (found >= n) {
+        at_least = t;
+        enough = found;
+        fraction *= static_cast<double>(target) / found;
+      } else {
+        too_high = t;
+        fraction *= 2.0 * target / std::max<size_t>(found, 1);
+      }
+      fraction = std::min(fraction, 1.0);
+    }
+  }
+  const auto t = hn::Set(df, up ? -at_least : at_least);
+  size_t collected = 0;
+  for (size_t i = 0; i < count; i += lanes) {
+    const auto vi = hn::Load(df, v + i);
+    uint64_t keep = MaskBits(df, up ? hn::Le(vi, t) : hn::Ge(vi, t));
+    while (keep != 0) {
+      positions[collected++] = static_cast<int32_t>(i + PopLowestBit(keep));
+    }
+  }
+  if (collected > n) {
+    // Order by priority, then position, as one integer: a non-negative
+    // float's bits order as the float does.
+    const float sign = up ? -1.0f : 1.0f;
+    keys.resize(collected);
+    for (size_t c = 0; c < collected; ++c) {
+      uint32_t bits;
+      const float p = sign * v[positions[c]];
+      std::memcpy(&bits, &p, sizeof(bits));
+      keys[c] = (uint64_t{bits} << 32) |
+                (0xffffffffu - static_cast<uint32_t>(positions[c]));
+    }
+    // n is small (about sqrt(size / 12)): a heap of n beats a selection.
+    std::partial_sort(keys.begin(), keys.begin() + n, keys.end(),
+                      std::greater<uint64_t>());
+    for (size_t c = 0; c < n; ++c) {
+      positions[c] =
+          static_cast<int32_t>(0xffffffffu - (keys[c] & 0xffffffffu));
+    }
+    collected = n;
+  }
+  return collected;
+}
+
+// The channel stage, given the sum of the errors after the kernel stage.
+// Applies its flips as moves, lists them in s.picks and marks their kernels
+// dirty.
+inline void ChannelStage(bool after_kernel_stage, double sum,
+                         const ChannelGrid& grid, ChannelScratch& s,
+                         MoveTally& tally) {
+  s.picks.clear();
+  const bool up = sum < 0;
+  const size_t n = static_cast<size_t>(std::nearbyint(std::fabs(sum)));
+  if (n == 0) return;
+  const hn::ScalableTag<float> df;
+  const size_t k = s.kernel_size;
+  // After the kernel stage only each kernel's candidate has a priority.
+  const float* priority =
+      after_kernel_stage ? s.candidate_priority.get() : s.signed_priority.get();
+  const size_t count =
+      after_kernel_stage ? s.padded_kernels : RoundUp(s.size, hn::Lanes(df));
+  int32_t* positions = s.positions.get();
+  const size_t selected =
+      SelectLargest(priority, count, up, n, positions, s.keys);
+  for (size_t i = 0; i < selected; ++i) {
+    s.picks.push_back(after_kernel_stage ? s.candidate[positions[i]]
+                                         : positions[i]);
+  }
+  // Fewer positive priorities than n: the order continues with the
+  // zero-priority elements by index, and they are flipped ("wasted picks"
+  // included) all the same.
+  auto has_priority = [&](size_t i) {
+    const size_t at = after_kernel_stage ? i / k : i;
+    const float p = up ? -priority[at] : priority[at];
+    return p > 0 &&
+           (!after_kernel_stage || static_cast<size_t>(s.candidate[at]) == i);
+  };
+  for (size_t i = 0; i < s.size && s.picks.size() < n; ++i) {
+    if (!has_priority(i)) s.picks.push_back(static_cast<int32_t>(i));
+  }
+  for (const int32_t i : s.picks) {
+    const float e0 = std::nearbyint(s.x[i]) - s.x[i];
+    if (SetMove(i, FlipMove(up, s.x[i], e0, grid), grid, s, tally)) {
+      ++tally.channel_flips;
+      s.dirty[i / k] = 1;
+    }
+  }
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace squant
+HWY_AFTER_NAMESPACE();
+#endif  // HWY_TARGET != HWY_SCALAR
+
+#endif  // SQUANT_CORE_FAST_CHANNEL_STAGE_INL_H_

@@ -1,0 +1,296 @@
+// squant::QuantizeChannels: the SIMD implementation, compiled for every
+// Highway x86 target and chosen at run time (HWY_DYNAMIC_DISPATCH). All
+// targets compute the same float32 operations in the same order, so they
+// give the same bytes as each other and as QuantizeChannelsReference.
+//
+// Per output channel: load and range (row_load), kernel stage with one
+// kernel per lane (kernel_stage), channel stage as a thresholded top-n
+// selection (channel_stage). Flips are sparse: they update q, the counts
+// and the error sums element by element (moves.h).
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "core/fast/quantize_fast.cc"
+// clang-format off
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+// clang-format on
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+
+#include "absl/status/status.h"
+#include "core/channel_grid.h"
+#include "core/fast/channel_stage-inl.h"
+#include "core/fast/kernel_stage-inl.h"
+#include "core/fast/large_kernel.h"
+#include "core/fast/moves.h"
+#include "core/fast/row_load-inl.h"
+#include "core/fast/scratch.h"
+#include "core/input_row.h"
+#include "core/squant.h"
+#include "hwy/highway.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace squant {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+#if HWY_TARGET == HWY_SCALAR
+
+// Only for x86-64 CPUs without SSSE3 (Highway's EMU128 is disabled on this
+// compiler): the plain loops are the reference's.
+absl::Status QuantizeChannelsSimd(const WeightTensor& weights,
+                                  const LayerGeometry& geometry,
+                                  int64_t first_channel, int64_t last_channel,
+                                  QuantizedLayer& out) {
+  return QuantizeChannelsReference(weights, geometry, first_channel,
+                                   last_channel, out);
+}
+
+#else
+
+// Kernel sizes worth a fully unrolled ranking network.
+inline constexpr size_t kUnrolledKernel = 9;  // 3x3
+
+inline void KernelPass(bool decide, const ChannelGrid& grid, ChannelScratch& s,
+                       MoveTally& tally) {
+  const size_t k = s.kernel_size;
+  if (k > kMaxLaneKernel) return LargeKernelPass(grid, decide, s, tally);
+  if (k == kUnrolledKernel) {
+    return decide ? KernelGroups<kUnrolledKernel, true>(k, grid, s, tally)
+                  : KernelGroups<kUnrolledKernel, false>(k, grid, s, tally);
+  }
+  return decide ? KernelGroups<0, true>(k, grid, s, tally)
+                : KernelGroups<0, false>(k, grid, s, tally);
+}
+
+// Sorts the elements at the grid's extremes: edges (rint(x) outside
+// [t_min, t_max], whose kernels' sums need clamping) and elements that
+// cannot flip toward -e0 (whose kernels are ranked with x).
+inline void ClassifyExtremes(const ChannelGrid& grid, ChannelScratch& s) {
+  s.edges.clear();
+  const size_t lanes = hn::Lanes(hn::ScalableTag<float>());
+  for (const int32_t i : s.extremes) {
+    const float x = s.x[i];
+    const float r0 = std::nearbyint(x);
+    const float e0 = r0 - x;
+    const size_t kernel = i / s.kernel_size;
+    if (r0 < grid.t_min || r0 > grid.t_max) {
+      s.edges.push_back(i);
+      s.dirty[kernel] = 1;
+    }
+    if ((e0 < 0 && x >= grid.t_max) || (e0 > 0 && x <= grid.t_min)) {
+      s.blocked_groups[kernel / lanes] = 1;
+    }
+  }
+}
+
+// Statistics of a channel of K > 1 from the per-kernel sums, recomputing
+// the dirty kernels element by element as the reference does.
+inline void KernelStats(const ChannelGrid& grid, ChannelScratch& s,
+                        ChannelStats& stats) {
+  const size_t k = s.kernel_size;
+  for (size_t kernel = 0; kernel < s.kernels; ++kernel) {
+    if (!s.dirty[kernel]) continue;
+    const float* x = s.x.get() + kernel * k;
+    const int8_t* q = s.q.get() + kernel * k;
+    double before = 0, after = 0;
+    for (size_t j = 0; j < k; ++j) {
+      const float rtn =
+          std::clamp(std::nearbyint(x[j]), grid.t_min, grid.t_max);
+      before += static_cast<double>(rtn) - x[j];
+      after += static_cast<double>(q[j]) - x[j];
+    }
+    s.kernel_before[kernel] = before;
+    s.kernel_after[kernel] = after;
+  }
+  // The channel's sums add the kernels' in order, as the reference does.
+  double channel_before = 0, channel_after = 0;
+  for (size_t kernel = 0; kernel < s.kernels; ++kernel) {
+    channel_before += s.kernel_before[kernel];
+    channel_after += s.kernel_after[kernel];
+  }
+  stats.channel_error_sum_before = std::fabs(channel_before);
+  stats.channel_error_sum_after = std::fabs(channel_after);
+  // Padding kernels hold 0.
+  const hn::ScalableTag<double> dd;
+  auto largest_before = hn::Zero(dd);
+  auto largest_after = hn::Zero(dd);
+  for (size_t kernel = 0; kernel < s.padded_kernels; kernel += hn::Lanes(dd)) {
+    largest_before = hn::Max(
+        largest_before, hn::Abs(hn::Load(dd, s.kernel_before.get() + kernel)));
+    largest_after = hn::Max(
+        largest_after, hn::Abs(hn::Load(dd, s.kernel_after.get() + kernel)));
+  }
+  stats.max_kernel_error_sum_before =
+      hn::GetLane(hn::MaxOfLanes(dd, largest_before));
+  stats.max_kernel_error_sum_after =
+      hn::GetLane(hn::MaxOfLanes(dd, largest_after));
+}
+
+// The channel's statistics from the position pass's sums, the moves and
+// the edge elements (the only ones clamping can change).
+inline void ChannelStatistics(const PositionSums& sums, const MoveTally& tally,
+                              const ChannelGrid& grid, ChannelScratch& s,
+                              ChannelStats& stats) {
+  stats = ChannelStats{};
+  stats.kernel_flips = tally.kernel_flips;
+  stats.channel_flips = tally.channel_flips;
+  double squared_rtn = sums.squared_error;
+  double squared_final = sums.squared_error + tally.squared_delta;
+  double rtn_shift = 0, final_shift = 0;
+  double edge_rtn = 0, edge_final = 0;  // largest |error| at the edges
+  for (const int32_t i : s.edges) {
+    const float x = s.x[i];
+    const float r0 = std::nearbyint(x);
+    const float r = r0 + s.move[i];
+    const float rtn = std::clamp(r0, grid.t_min, grid.t_max);
+    const float final_value = std::clamp(r, grid.t_min, grid.t_max);
+    s.q[i] = static_cast<int8_t>(final_value);
+    stats.clamped += final_value != r;
+    const double e0 = static_cast<double>(r0) - x;
+    const double unclamped = static_cast<double>(r) - x;
+    const double error_rtn = static_cast<double>(rtn) - x;
+    const double error_final = static_cast<double>(final_value) - x;
+    squared_rtn += error_rtn * error_rtn - e0 * e0;
+    squared_final += error_final * error_final - unclamped * unclamped;
+    rtn_shift += rtn - r0;
+    final_shift += final_value - r;
+    edge_rtn = std::max(edge_rtn, std::fabs(error_rtn));
+    edge_final = std::max(edge_final, std::fabs(error_final));
+  }
+  const double scale = grid.scale;
+  stats.squared_error_rtn = scale * scale * squared_rtn;
+  stats.squared_error_squant = scale * scale * squared_final;
+  if (s.kernel_size > 1) {
+    if (sums.tiny) std::fill_n(s.dirty.get(), s.kernels, 1);
+    KernelStats(grid, s, stats);
+    return;
+  }
+  // K == 1: a kernel is one element. Moved elements (channel stage only)
+  // err by 1 - |e0| >= 0.5, no less than any unmoved one.
+  stats.channel_error_sum_before = std::fabs(sums.channel_sum + rtn_shift);
+  stats.channel_error_sum_after = std::fabs(
+      sums.channel_sum + static_cast<double>(tally.move_sum) + final_shift);
+  stats.max_kernel_error_sum_before =
+      std::max<double>(sums.max_abs_error, edge_rtn);
+  double moved = -1;
+  for (const int32_t i : s.picks) {
+    if (s.move[i] == 0) continue;
+    const float r0 = std::nearbyint(s.x[i]);
+    moved = std::max(moved,
+                     std::fabs(static_cast<double>(r0 + s.move[i]) - s.x[i]));
+  }
+  stats.max_kernel_error_sum_after =
+      std::max(moved >= 0 ? moved : sums.max_abs_error, edge_final);
+}
+
+// Quantizes the non-degenerate channel in s.w into s.q; false if the
+// channel has a NaN or Inf (then nothing else is done).
+inline bool QuantizeChannel(const QuantOptions& options,
+                            const ChannelGrid& grid, ChannelScratch& s,
+                            ChannelStats& stats) {
+  const size_t k = s.kernel_size;
+  const bool kernel_stage = k > 1 && (options.mode == Mode::kSquant ||
+                                      options.mode == Mode::kSquantK);
+  const bool channel_stage =
+      options.mode == Mode::kSquant || options.mode == Mode::kSquantC;
+  // The sum of rint(x) - x in the canonical order serves the channel stage
+  // when no kernel stage runs, and the statistics when K == 1.
+  const PositionSums sums = kernel_stage
+                                ? PositionPass<true>(grid, options.grid, s)
+                                : PositionPass<false>(grid, options.grid, s);
+  if (std::isnan(sums.squared_error)) return false;
+  std::memset(s.move.get(), 0, s.size);
+  std::memset(s.dirty.get(), 0, s.padded_kernels);
+  std::memset(s.blocked_groups.get(), 0, s.padded_kernels);
+  ClassifyExtremes(grid, s);
+  MoveTally tally;
+  s.picks.clear();
+  if (k > 1) KernelPass(kernel_stage, grid, s, tally);
+  if (channel_stage) {
+    const double sum = kernel_stage ? ChannelErrorSumSimd(s.e.get(), s.size)
+                                    : sums.channel_sum;
+    ChannelStage(kernel_stage, sum, grid, s, tally);
+  }
+  ChannelStatistics(sums, tally, grid, s, stats);
+  return true;
+}
+
+// SQUANT.md "Degenerate channels": every q = sign(c).
+inline void QuantizeDegenerateChannel(const ChannelGrid& grid,
+                                      const ChannelScratch& s, int8_t* q,
+                                      ChannelStats& stats) {
+  const int8_t value = DegenerateValue(grid);
+  std::memset(q, value, s.size);
+  stats = ChannelStats{};
+  stats.degenerate = true;
+  const double dequantized = static_cast<double>(grid.scale) * value;
+  for (size_t i = 0; i < s.size; ++i) {
+    const double error = dequantized - s.w[i];
+    stats.squared_error_squant += error * error;
+  }
+  stats.squared_error_rtn = stats.squared_error_squant;
+}
+
+absl::Status QuantizeChannelsSimd(const WeightTensor& weights,
+                                  const LayerGeometry& geometry,
+                                  int64_t first_channel, int64_t last_channel,
+                                  QuantizedLayer& out) {
+  // Element indices within a channel are int32 here.
+  if (geometry.channel_size() > std::numeric_limits<int32_t>::max() / 2) {
+    return QuantizeChannelsReference(weights, geometry, first_channel,
+                                     last_channel, out);
+  }
+  const QuantOptions& options = out.options;
+  ChannelScratch s(geometry);
+  for (int64_t m = first_channel; m < last_channel; ++m) {
+    const bool symmetric = options.grid == Grid::kSymmetric;
+    const RowRange range = symmetric
+                               ? LoadRow<true>(weights, m, s.size, s.w.get())
+                               : LoadRow<false>(weights, m, s.size, s.w.get());
+    const ChannelGrid grid =
+        symmetric ? SymmetricGrid(range.max_abs, options.bits)
+                  : AsymmetricGrid(range.lo, range.hi, options.bits);
+    out.scale[m] = grid.scale;
+    out.zero_point[m] = grid.zero_point;
+    int8_t* q = out.values.data() + m * static_cast<int64_t>(s.size);
+    // A NaN or Inf makes the grid degenerate or some e0 NaN; the scalar
+    // load then names the first one.
+    if (grid.degenerate) {
+      absl::Status status = LoadInputRow(weights, m, s.size, s.w.get());
+      if (!status.ok()) return status;
+      QuantizeDegenerateChannel(grid, s, q, out.channel_stats[m]);
+      continue;
+    }
+    if (!QuantizeChannel(options, grid, s, out.channel_stats[m])) {
+      absl::Status status = LoadInputRow(weights, m, s.size, s.w.get());
+      return status.ok() ? absl::InternalError("NaN from finite weights")
+                         : status;
+    }
+    std::memcpy(q, s.q.get(), s.size);
+  }
+  return absl::OkStatus();
+}
+
+#endif  // HWY_TARGET == HWY_SCALAR
+}  // namespace HWY_NAMESPACE
+}  // namespace squant
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace squant {
+
+HWY_EXPORT(QuantizeChannelsSimd);
+
+absl::Status QuantizeChannels(const WeightTensor& weights,
+                              const LayerGeometry& geometry,
+                              int64_t first_channel, int64_t last_channel,
+                              QuantizedLayer& out) {
+  return HWY_DYNAMIC_DISPATCH(QuantizeChannelsSimd)(
+      weights, geometry, first_channel, last_channel, out);
+}
+
+}  // namespace squant
+#endif  // HWY_ONCE

@@ -1,0 +1,101 @@
+// Per-call working memory of the fast implementation, sized once for a layer
+// so that the per-channel loop never allocates.
+
+#ifndef SQUANT_CORE_FAST_SCRATCH_H_
+#define SQUANT_CORE_FAST_SCRATCH_H_
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "core/squant.h"
+#include "hwy/aligned_allocator.h"
+
+namespace squant {
+
+// Widest vector of any compiled target, in float lanes (AVX-512).
+inline constexpr size_t kMaxFloatLanes = 16;
+
+inline size_t RoundUp(size_t value, size_t multiple) {
+  return (value + multiple - 1) / multiple * multiple;
+}
+
+struct ChannelScratch {
+  explicit ChannelScratch(const LayerGeometry& geometry)
+      : kernels(static_cast<size_t>(geometry.kernels_per_channel)),
+        kernel_size(static_cast<size_t>(geometry.kernel_size)),
+        size(kernels * kernel_size),
+        // Whole vectors of elements, and whole groups of kernels (one kernel
+        // per lane), both read past `size`: the padding holds x = 0, which
+        // never flips and adds nothing to any sum.
+        padded_kernels(RoundUp(kernels, kMaxFloatLanes)),
+        padded_size(std::max(RoundUp(size, kMaxFloatLanes),
+                             padded_kernels * kernel_size)),
+        w(Zeroed<float>(padded_size)),
+        x(Zeroed<float>(padded_size)),
+        e(Zeroed<float>(padded_size)),
+        signed_priority(Zeroed<float>(padded_size)),
+        move(Zeroed<int8_t>(padded_size)),
+        q(Zeroed<int8_t>(padded_size)),
+        kernel_before(Zeroed<double>(padded_kernels)),
+        kernel_after(Zeroed<double>(padded_kernels)),
+        candidate(Zeroed<int32_t>(padded_kernels)),
+        candidate_priority(Zeroed<float>(padded_kernels)),
+        dirty(Zeroed<uint8_t>(padded_kernels)),
+        positions(Zeroed<int32_t>(padded_size)),
+        blocked_groups(Zeroed<uint8_t>(padded_kernels)) {}
+
+  const size_t kernels;         // N
+  const size_t kernel_size;     // K
+  const size_t size;            // N*K, one output channel
+  const size_t padded_kernels;  // N rounded up to whole vectors
+  const size_t padded_size;     // covers both paddings
+
+  // One output channel, by element.
+  hwy::AlignedFreeUniquePtr<float[]> w;  // input as float32
+  hwy::AlignedFreeUniquePtr<float[]> x;  // grid position
+  hwy::AlignedFreeUniquePtr<float[]> e;  // recorded error, rint(x) - x at first
+  // Element-stage priority with the direction in its sign: e0 where the
+  // element can flip (up if negative, down if positive), else 0.
+  hwy::AlignedFreeUniquePtr<float[]> signed_priority;
+  // Where r now is: rint(x) + move, move in {-1, 0, 1}.
+  hwy::AlignedFreeUniquePtr<int8_t[]> move;
+  hwy::AlignedFreeUniquePtr<int8_t[]> q;  // clamp(rint(x) + move)
+
+  // One output channel, by kernel.
+  hwy::AlignedFreeUniquePtr<double[]> kernel_before;  // sum of RTN errors
+  hwy::AlignedFreeUniquePtr<double[]> kernel_after;   // sum of final errors
+  hwy::AlignedFreeUniquePtr<int32_t[]> candidate;     // element index
+  // The candidate's channel-stage priority, signed as signed_priority.
+  hwy::AlignedFreeUniquePtr<float[]> candidate_priority;
+  // The kernel's sums must be recomputed element by element (an element
+  // at the grid's edge or a channel-stage flip changed them).
+  hwy::AlignedFreeUniquePtr<uint8_t[]> dirty;
+
+  // Channel-stage selection: positions at or above a threshold, and the
+  // elements the stage flips.
+  hwy::AlignedFreeUniquePtr<int32_t[]> positions;
+  std::vector<uint64_t> keys;
+  std::vector<int32_t> picks;
+  // Elements at x >= t_max or x <= t_min; of those, the ones whose rint(x)
+  // lies outside [t_min, t_max].
+  std::vector<int32_t> extremes;
+  std::vector<int32_t> edges;
+  // By group of Lanes() kernels: one has an element that cannot flip toward
+  // -e0 for being at the grid's edge.
+  hwy::AlignedFreeUniquePtr<uint8_t[]> blocked_groups;
+
+ private:
+  template <typename T>
+  static hwy::AlignedFreeUniquePtr<T[]> Zeroed(size_t count) {
+    hwy::AlignedFreeUniquePtr<T[]> array =
+        hwy::AllocateAligned<T>(std::max<size_t>(count, 1));
+    for (size_t i = 0; i < std::max<size_t>(count, 1); ++i) array[i] = T{};
+    return array;
+  }
+};
+
+}  // namespace squant
+
+#endif  // SQUANT_CORE_FAST_SCRATCH_H_
