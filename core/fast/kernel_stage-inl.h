@@ -55,7 +55,7 @@ inline constexpr size_t kMaxLaneKernel = 64;
 // smaller x have their kernels recomputed element by element.
 template <size_t kFixedK, bool kDecide>
 HWY_NOINLINE void KernelGroups(size_t runtime_k, const ChannelGrid& grid,
-                               ChannelScratch& s, MoveTally& tally) {
+                               ChannelScratch& s) {
   constexpr size_t kCapacity = kFixedK != 0 ? kFixedK : kMaxLaneKernel;
   const size_t k = kFixedK != 0 ? kFixedK : runtime_k;
   const hn::ScalableTag<float> df;
@@ -89,8 +89,13 @@ HWY_NOINLINE void KernelGroups(size_t runtime_k, const ChannelGrid& grid,
         hn::Or(hn::And(up, can_up), hn::AndNot(up, can_down)), hn::Abs(e0));
   };
 
+  // The group's errors, lane-major (element j of lane l at j*lanes + l):
+  // e0 until the flips overwrite some, then gathered back into s.e in
+  // memory order with s.lane_major_index (cheaper than a scalar scatter).
+  alignas(64) float staged[kCapacity * kMaxFloatLanes];
+  const int32_t* HWY_RESTRICT lane_major_index = s.lane_major_index.data();
   for (size_t g = 0; g < s.kernels; g += lanes) {
-    const float* HWY_RESTRICT eg = s.e.get() + g * k;
+    const float* eg = s.e.get() + g * k;
     VF e0[kCapacity];  // then the priorities
     auto sum_lo = hn::Zero(dd);
     auto sum_hi = hn::Zero(dd);
@@ -100,6 +105,7 @@ HWY_NOINLINE void KernelGroups(size_t runtime_k, const ChannelGrid& grid,
           df, eg, hn::Add(lane_offset, hn::Set(di, static_cast<int32_t>(j))));
       sum_lo = hn::Add(sum_lo, hn::PromoteTo(dd, hn::LowerHalf(dh, e0[j])));
       sum_hi = hn::Add(sum_hi, hn::PromoteTo(dd, hn::UpperHalf(dh, e0[j])));
+      if (kDecide) hn::Store(e0[j], df, staged + j * lanes);
     }
     hn::Store(sum_lo, dd, s.kernel_before.get() + g);
     hn::Store(sum_hi, dd, s.kernel_before.get() + g + half);
@@ -168,7 +174,6 @@ HWY_NOINLINE void KernelGroups(size_t runtime_k, const ChannelGrid& grid,
         rank[i] = hn::Add(rank[i], precedes);
       }
     }
-    const uint64_t up_bits = MaskBits(df, up);
     const VF direction = hn::IfThenElse(up, one, hn::Neg(one));
     VI candidate = hn::Zero(di);
     VF candidate_priority = zero;
@@ -176,42 +181,22 @@ HWY_NOINLINE void KernelGroups(size_t runtime_k, const ChannelGrid& grid,
     HWY_UNROLL(16)
     for (size_t j = 0; j < k; ++j) {
       const auto flipped = hn::Lt(rank[j], n);
-      moved = hn::Sub(
-          moved, hn::VecFromMask(
-                     di, hn::And(flipped, hn::RebindMask(
-                                              di, hn::Gt(priority[j], zero)))));
+      const auto can = hn::Gt(priority[j], zero);
+      const auto moves_now = hn::And(flipped, hn::RebindMask(di, can));
+      moved = hn::Sub(moved, hn::VecFromMask(di, moves_now));
       const auto selected = hn::Eq(rank[j], candidate_rank);
       candidate = hn::IfThenElse(selected, hn::Set(di, static_cast<int32_t>(j)),
                                  candidate);
       candidate_priority = hn::IfThenElse(hn::RebindMask(df, selected),
                                           priority[j], candidate_priority);
-      // Flips are few (about one per kernel): apply them one by one.
-      uint64_t flipped_bits = MaskBits(di, flipped);
-      if (flipped_bits != 0) {
-        const auto can = hn::Gt(priority[j], zero);
-        // (e0 +- 1) = +-(1 - p) where the element can move, else 0.
-        alignas(64) float flip_e[kMaxFloatLanes];
-        alignas(64) float flip_priority[kMaxFloatLanes];
-        hn::Store(hn::IfThenElseZero(
-                      can, hn::Mul(direction, hn::Sub(one, priority[j]))),
-                  df, flip_e);
-        hn::Store(priority[j], df, flip_priority);
-        const uint64_t can_bits = MaskBits(df, can);
-        do {
-          const size_t l = PopLowestBit(flipped_bits);
-          const size_t i = (g + l) * k + j;
-          s.e[i] = flip_e[l];
-          if ((can_bits >> l) & 1) {
-            const int8_t move = ((up_bits >> l) & 1) ? 1 : -1;
-            s.move[i] = move;
-            s.q[i] = static_cast<int8_t>(s.q[i] + move);
-            ++tally.kernel_flips;
-            tally.move_sum += move;
-            // (e0 + move)^2 - e0^2 = 1 - 2|e0|.
-            tally.squared_delta += 1.0 - 2.0 * flip_priority[l];
-          }
-        } while (flipped_bits != 0);
-      }
+      // (e0 +- 1) = +-(1 - p) where the element can move, else 0.
+      float* HWY_RESTRICT staged_j = staged + j * lanes;
+      hn::Store(hn::IfThenElse(
+                    hn::RebindMask(df, flipped),
+                    hn::IfThenElseZero(
+                        can, hn::Mul(direction, hn::Sub(one, priority[j]))),
+                    hn::Load(df, staged_j)),
+                df, staged_j);
     }
     const VF moves = hn::Mul(hn::ConvertTo(df, moved), direction);
     hn::Store(hn::Add(sum_lo, hn::PromoteTo(dd, hn::LowerHalf(dh, moves))), dd,
@@ -236,6 +221,13 @@ HWY_NOINLINE void KernelGroups(size_t runtime_k, const ChannelGrid& grid,
         s.candidate.get() + g);
     hn::Store(hn::IfThenElse(hn::Xor(up, over), hn::Neg(magnitude), magnitude),
               df, s.candidate_priority.get() + g);
+    float* HWY_RESTRICT e_out = s.e.get() + g * k;
+    HWY_UNROLL(16)
+    for (size_t j = 0; j < k; ++j) {
+      hn::Store(hn::GatherIndex(df, staged,
+                                hn::LoadU(di, lane_major_index + j * lanes)),
+                df, e_out + j * lanes);
+    }
   }
 }
 

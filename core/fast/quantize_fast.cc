@@ -23,6 +23,7 @@
 #include "absl/status/status.h"
 #include "core/channel_grid.h"
 #include "core/fast/channel_stage-inl.h"
+#include "core/fast/kernel_moves-inl.h"
 #include "core/fast/kernel_stage-inl.h"
 #include "core/fast/large_kernel.h"
 #include "core/fast/moves.h"
@@ -58,11 +59,24 @@ inline void KernelPass(bool decide, const ChannelGrid& grid, ChannelScratch& s,
   const size_t k = s.kernel_size;
   if (k > kMaxLaneKernel) return LargeKernelPass(grid, decide, s, tally);
   if (k == kUnrolledKernel) {
-    return decide ? KernelGroups<kUnrolledKernel, true>(k, grid, s, tally)
-                  : KernelGroups<kUnrolledKernel, false>(k, grid, s, tally);
+    decide ? KernelGroups<kUnrolledKernel, true>(k, grid, s)
+           : KernelGroups<kUnrolledKernel, false>(k, grid, s);
+  } else {
+    decide ? KernelGroups<0, true>(k, grid, s)
+           : KernelGroups<0, false>(k, grid, s);
   }
-  return decide ? KernelGroups<0, true>(k, grid, s, tally)
-                : KernelGroups<0, false>(k, grid, s, tally);
+  if (decide) KernelMoves(grid, s, tally);
+}
+
+// See ChannelScratch::lane_major_index.
+inline void SetLaneMajorIndex(ChannelScratch& s) {
+  const size_t k = s.kernel_size;
+  const size_t lanes = hn::Lanes(hn::ScalableTag<float>());
+  if (k > kMaxLaneKernel) return;
+  s.lane_major_index.resize(k * lanes);
+  for (size_t p = 0; p < k * lanes; ++p) {
+    s.lane_major_index[p] = static_cast<int32_t>((p % k) * lanes + p / k);
+  }
 }
 
 // Sorts the elements at the grid's extremes: edges (rint(x) outside
@@ -198,11 +212,13 @@ inline bool QuantizeChannel(const QuantOptions& options,
       options.mode == Mode::kSquant || options.mode == Mode::kSquantC;
   // The sum of rint(x) - x in the canonical order serves the channel stage
   // when no kernel stage runs, and the statistics when K == 1.
-  const PositionSums sums = kernel_stage
-                                ? PositionPass<true>(grid, options.grid, s)
-                                : PositionPass<false>(grid, options.grid, s);
+  // KernelMoves writes every q and move after a lane-wise kernel stage.
+  const bool kernel_moves = kernel_stage && k <= kMaxLaneKernel;
+  const PositionSums sums =
+      kernel_stage ? PositionPass<true>(grid, options.grid, kernel_moves, s)
+                   : PositionPass<false>(grid, options.grid, kernel_moves, s);
   if (std::isnan(sums.squared_error)) return false;
-  std::memset(s.move.get(), 0, s.size);
+  if (!kernel_moves) std::memset(s.move.get(), 0, s.size);
   std::memset(s.dirty.get(), 0, s.padded_kernels);
   std::memset(s.blocked_groups.get(), 0, s.padded_kernels);
   ClassifyExtremes(grid, s);
@@ -245,6 +261,7 @@ absl::Status QuantizeChannelsSimd(const WeightTensor& weights,
   }
   const QuantOptions& options = out.options;
   ChannelScratch s(geometry);
+  SetLaneMajorIndex(s);
   for (int64_t m = first_channel; m < last_channel; ++m) {
     const bool symmetric = options.grid == Grid::kSymmetric;
     const RowRange range = symmetric

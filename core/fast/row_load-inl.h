@@ -118,12 +118,13 @@ struct PositionSums {
 
 // Places the channel in s.w on the grid: x = (w * step) - offset, or
 // w / divisor on the symmetric grid (GridPosition's float32 operations);
-// e = e0 = rint(x) - x; q = clamp(rint(x)); the elements at x >= t_max or
+// e = e0 = rint(x) - x; q = clamp(rint(x)) unless kernel_moves will write
+// it (KernelMoves); the elements at x >= t_max or
 // x <= t_min in s.extremes; without a kernel stage, signed_priority too.
 // Past the end, x = e = signed_priority = 0.
 template <bool kKernelStage>
 HWY_NOINLINE PositionSums PositionPass(const ChannelGrid& grid, Grid kind,
-                                       ChannelScratch& s) {
+                                       bool kernel_moves, ChannelScratch& s) {
   const hn::ScalableTag<float> df;
   const hn::RebindToUnsigned<decltype(df)> du;
   const hn::Rebind<uint8_t, decltype(du)> d8;
@@ -172,10 +173,12 @@ HWY_NOINLINE PositionSums PositionPass(const ChannelGrid& grid, Grid kind,
                                 hn::And(hn::Gt(e0, zero), hn::Gt(xi, t_min)));
         hn::Store(hn::IfThenElseZero(can, e0), df, priority + i + b);
       }
-      // r + 1.5 * 2^23 holds r in its low mantissa bits, two's complement.
-      const auto biased = hn::Add(hn::Min(hn::Max(r0, t_min), t_max), bias);
-      hn::StoreU(hn::TruncateTo(d8, hn::BitCast(du, biased)), d8,
-                 reinterpret_cast<uint8_t*>(q) + i + b);
+      if (!kernel_moves) {
+        // r + 1.5 * 2^23 holds r in its low mantissa bits, two's complement.
+        const auto biased = hn::Add(hn::Min(hn::Max(r0, t_min), t_max), bias);
+        hn::StoreU(hn::TruncateTo(d8, hn::BitCast(du, biased)), d8,
+                   reinterpret_cast<uint8_t*>(q) + i + b);
+      }
       const VD lo = hn::PromoteTo(dd, hn::LowerHalf(dh, e0));
       const VD hi = hn::PromoteTo(dd, hn::UpperHalf(dh, e0));
       squared[0] = hn::Add(squared[0], hn::Mul(lo, lo));

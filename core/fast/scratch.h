@@ -85,6 +85,10 @@ struct ChannelScratch {
   // By group of Lanes() kernels: one has an element that cannot flip toward
   // -e0 for being at the grid's edge.
   hwy::AlignedFreeUniquePtr<uint8_t[]> blocked_groups;
+  // For groups of `lanes` kernels, one per lane: element p (memory order)
+  // of a group is element p % K of lane p / K, stored lane-major at
+  // (p % K) * lanes + p / K. Set by the SIMD code for its vector width.
+  std::vector<int32_t> lane_major_index;
 
  private:
   template <typename T>
