@@ -16,10 +16,16 @@ stages=("$@")
 
 scripts/install-deps.sh build test
 
+# ccache (in the test list) makes the four builds of repeated runs cheap.
+launcher=()
+if command -v ccache >/dev/null; then
+  launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+fi
+
 configure() {  # configure DIR [cmake args...]
   local dir=$1
   shift
-  cmake -S "$root" -B "$dir" -G Ninja -DSQUANT_WERROR=ON "$@" >/dev/null
+  cmake -S "$root" -B "$dir" -G Ninja -DSQUANT_WERROR=ON "${launcher[@]}" "$@" >/dev/null
 }
 
 step() { printf '\n=== %s (%s)\n' "$1" "$(date +%T)"; }
@@ -34,7 +40,7 @@ for stage in "${stages[@]}"; do
       ;;
     asan)
       step "AddressSanitizer + UndefinedBehaviorSanitizer"
-      configure build/asan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+      configure build/asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSQUANT_BUILD_BENCHMARKS=OFF \
         -DSQUANT_SANITIZE=address,undefined
       ninja -C build/asan -j "$jobs"
       ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
@@ -43,7 +49,8 @@ for stage in "${stages[@]}"; do
       ;;
     tsan)
       step "ThreadSanitizer"
-      configure build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSQUANT_SANITIZE=thread
+      configure build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSQUANT_SANITIZE=thread \
+        -DSQUANT_BUILD_BENCHMARKS=OFF
       ninja -C build/tsan -j "$jobs"
       TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$root/tests/server/tsan.supp" \
         ctest --test-dir build/tsan --output-on-failure --no-tests=error -j "$jobs" -L tsan
@@ -51,6 +58,7 @@ for stage in "${stages[@]}"; do
     fuzz)
       step "libFuzzer (bounded)"
       configure build/fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSQUANT_FUZZ=ON \
+        -DSQUANT_BUILD_BENCHMARKS=OFF \
         -DSQUANT_SANITIZE=address,undefined -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++
       ninja -C build/fuzz -j "$jobs" fuzzers
       ctest --test-dir build/fuzz --output-on-failure --no-tests=error -L fuzz

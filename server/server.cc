@@ -168,6 +168,9 @@ void SquantServer::Shutdown(absl::Duration grace) {
 
 SquantServer::~SquantServer() {
   if (server_ != nullptr) Shutdown(absl::ZeroDuration());
+  // Workers finish what they run first: their tasks use the service, the
+  // runtime and the streams' registry.
+  pool_.reset();
 }
 
 }  // namespace squant::server

@@ -51,8 +51,7 @@ class SquantServer {
   explicit SquantServer(ServerConfig config);
   absl::Status Build();
 
-  // Declared so that destruction runs servers, service, pool (whose last
-  // tasks still use the registry, budget and metrics), then the rest.
+  // The destructor joins the pool first; the rest goes in reverse order.
   ServerConfig config_;
   std::unique_ptr<ServiceMetrics> metrics_;
   std::unique_ptr<prometheus::Exposer> exposer_;

@@ -36,9 +36,10 @@ inline constexpr size_t kMaxLaneKernel = 64;
 // Processes all kernels of the channel (s.e holds e0 = rint(x) - x),
 // Lanes(df) kernels at a time. Writes each kernel's sum of e0 (sequential in
 // double: the decision sum and, without clamping, the statistics' sum of RTN
-// errors). With kDecide, runs the kernel stage: applies its flips (s.e,
-// s.move, s.q, tally), and writes each kernel's channel-stage candidate and
-// its sum of errors after the stage; without, after = before.
+// errors). With kDecide, runs the kernel stage: records its flips in s.e
+// as whole vectors (KernelMoves then derives moves, q and the tally in
+// memory order), and writes each kernel's channel-stage candidate and its
+// sum of errors after the stage; without, after = before.
 //
 // Ranking is branch-free: the rank of element j in the chosen order is the
 // number of elements with a higher priority, or an equal one and a lower
@@ -189,13 +190,12 @@ HWY_NOINLINE void KernelGroups(size_t runtime_k, const ChannelGrid& grid,
                                  candidate);
       candidate_priority = hn::IfThenElse(hn::RebindMask(df, selected),
                                           priority[j], candidate_priority);
-      // (e0 +- 1) = +-(1 - p) where the element can move, else 0.
+      // A flip records e0 +- 1 where the element can move, else 0.
       float* HWY_RESTRICT staged_j = staged + j * lanes;
+      const VF e0_j = hn::Load(df, staged_j);
       hn::Store(hn::IfThenElse(
                     hn::RebindMask(df, flipped),
-                    hn::IfThenElseZero(
-                        can, hn::Mul(direction, hn::Sub(one, priority[j]))),
-                    hn::Load(df, staged_j)),
+                    hn::IfThenElseZero(can, hn::Add(e0_j, direction)), e0_j),
                 df, staged_j);
     }
     const VF moves = hn::Mul(hn::ConvertTo(df, moved), direction);

@@ -5,8 +5,9 @@
 //
 // Per output channel: load and range (row_load), kernel stage with one
 // kernel per lane (kernel_stage), channel stage as a thresholded top-n
-// selection (channel_stage). Flips are sparse: they update q, the counts
-// and the error sums element by element (moves.h).
+// selection (channel_stage). Kernel-stage flips are applied as whole
+// vectors (kernel_moves); the channel stage's few flips update q, the
+// counts and the error sums element by element (moves.h).
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "core/fast/quantize_fast.cc"
@@ -105,7 +106,17 @@ inline void ClassifyExtremes(const ChannelGrid& grid, ChannelScratch& s) {
 inline void KernelStats(const ChannelGrid& grid, ChannelScratch& s,
                         ChannelStats& stats) {
   const size_t k = s.kernel_size;
+  // Dirty kernels are few: skip eight flags at a time (padded_kernels is a
+  // whole number of vectors).
   for (size_t kernel = 0; kernel < s.kernels; ++kernel) {
+    if (kernel % 8 == 0) {
+      uint64_t flags;
+      std::memcpy(&flags, s.dirty.get() + kernel, sizeof(flags));
+      if (flags == 0) {
+        kernel += 7;
+        continue;
+      }
+    }
     if (!s.dirty[kernel]) continue;
     const float* x = s.x.get() + kernel * k;
     const int8_t* q = s.q.get() + kernel * k;

@@ -67,23 +67,21 @@ inline float LoadScalarAsFloat(DType dtype, const uint8_t* data,
   return 0;
 }
 
-// Converts output channel `channel` (its `size` elements) into w and returns
-// its range (max_abs with kMaxAbs only). Elements of w past `size` are left
-// as they are (zero). Finiteness is checked later, for free (PositionSums).
-template <bool kMaxAbs>
-HWY_NOINLINE RowRange LoadRow(const WeightTensor& weights, int64_t channel,
-                              size_t size, float* HWY_RESTRICT w) {
+// Converts `size` elements of dtype kDType at `row` into w and returns their
+// range (max_abs with kMaxAbs only). The dtype is a template parameter so
+// that the loop does not reload it after every store to w.
+template <bool kMaxAbs, DType kDType>
+HWY_INLINE RowRange LoadRowOf(const uint8_t* HWY_RESTRICT row, size_t size,
+                              float* HWY_RESTRICT w) {
   const hn::ScalableTag<float> df;
   const size_t lanes = hn::Lanes(df);
-  const size_t element_bytes = static_cast<size_t>(DTypeSize(weights.dtype));
-  const uint8_t* row =
-      weights.data.data() + static_cast<size_t>(channel) * size * element_bytes;
+  const size_t element_bytes = static_cast<size_t>(DTypeSize(kDType));
   auto lo = hn::Set(df, std::numeric_limits<float>::infinity());
   auto hi = hn::Neg(lo);
   auto max_abs = hn::Zero(df);
   size_t i = 0;
   for (; i + lanes <= size; i += lanes) {
-    const auto v = LoadAsFloat(df, weights.dtype, row + i * element_bytes);
+    const auto v = LoadAsFloat(df, kDType, row + i * element_bytes);
     hn::Store(v, df, w + i);
     lo = hn::Min(lo, v);
     hi = hn::Max(hi, v);
@@ -94,13 +92,33 @@ HWY_NOINLINE RowRange LoadRow(const WeightTensor& weights, int64_t channel,
   range.hi = hn::GetLane(hn::MaxOfLanes(df, hi));
   range.max_abs = hn::GetLane(hn::MaxOfLanes(df, max_abs));
   for (; i < size; ++i) {
-    const float v = LoadScalarAsFloat(weights.dtype, row, i);
+    const float v = LoadScalarAsFloat(kDType, row, static_cast<int64_t>(i));
     w[i] = v;
     range.lo = std::min(range.lo, v);
     range.hi = std::max(range.hi, v);
     range.max_abs = std::max(range.max_abs, std::fabs(v));
   }
   return range;
+}
+
+// Converts output channel `channel` (its `size` elements) into w and returns
+// its range (max_abs with kMaxAbs only). Elements of w past `size` are left
+// as they are (zero). Finiteness is checked later, for free (PositionSums).
+template <bool kMaxAbs>
+HWY_NOINLINE RowRange LoadRow(const WeightTensor& weights, int64_t channel,
+                              size_t size, float* HWY_RESTRICT w) {
+  const size_t element_bytes = static_cast<size_t>(DTypeSize(weights.dtype));
+  const uint8_t* row =
+      weights.data.data() + static_cast<size_t>(channel) * size * element_bytes;
+  switch (weights.dtype) {
+    case DType::kF32:
+      return LoadRowOf<kMaxAbs, DType::kF32>(row, size, w);
+    case DType::kF16:
+      return LoadRowOf<kMaxAbs, DType::kF16>(row, size, w);
+    case DType::kBF16:
+      return LoadRowOf<kMaxAbs, DType::kBF16>(row, size, w);
+  }
+  return RowRange{};
 }
 
 struct PositionSums {
