@@ -28,6 +28,13 @@ configure() {  # configure DIR [cmake args...]
   cmake -S "$root" -B "$dir" -G Ninja -DSQUANT_WERROR=ON "${launcher[@]}" "$@" >/dev/null
 }
 
+# What the sanitizer stages build: the core, the parsers and the server with
+# their tests (ctest labels `sanitize` and, for the concurrent parts, `tsan`).
+sanitized_targets=(squant_core_test squant_fast_test golden_test
+  squant_safetensors_test squant-server model_stream_test
+  model_stream_errors_test service_test server_process_test tls_test
+  worker_pool_test)
+
 step() { printf '\n=== %s (%s)\n' "$1" "$(date +%T)"; }
 
 for stage in "${stages[@]}"; do
@@ -42,16 +49,16 @@ for stage in "${stages[@]}"; do
       step "AddressSanitizer + UndefinedBehaviorSanitizer"
       configure build/asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSQUANT_BUILD_BENCHMARKS=OFF \
         -DSQUANT_SANITIZE=address,undefined
-      ninja -C build/asan -j "$jobs"
+      ninja -C build/asan -j "$jobs" "${sanitized_targets[@]}"
       ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
         UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-        ctest --test-dir build/asan --output-on-failure --no-tests=error -j "$jobs" -LE no_sanitizer
+        ctest --test-dir build/asan --output-on-failure --no-tests=error -j "$jobs" -L 'sanitize|tsan'
       ;;
     tsan)
       step "ThreadSanitizer"
       configure build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSQUANT_SANITIZE=thread \
         -DSQUANT_BUILD_BENCHMARKS=OFF
-      ninja -C build/tsan -j "$jobs"
+      ninja -C build/tsan -j "$jobs" "${sanitized_targets[@]}"
       TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$root/tests/server/tsan.supp" \
         ctest --test-dir build/tsan --output-on-failure --no-tests=error -j "$jobs" -L tsan
       ;;

@@ -7,8 +7,6 @@
 #include <cstdint>
 
 #include "core/channel_grid.h"
-#include "core/fast/mask_bits-inl.h"
-#include "core/fast/moves.h"
 #include "core/fast/scratch.h"
 
 #if defined(SQUANT_CORE_FAST_KERNEL_STAGE_INL_H_) == defined(HWY_TARGET_TOGGLE)
