@@ -236,7 +236,9 @@ HWY_NOINLINE PositionSums PositionPass(const ChannelGrid& grid, Grid kind,
     e[i] = e0;
     const bool can = (e0 < 0 && xi < grid.t_max) || (e0 > 0 && xi > grid.t_min);
     priority[i] = can ? e0 : 0.0f;
-    q[i] = static_cast<int8_t>(std::clamp(r0, grid.t_min, grid.t_max));
+    // fmax/fmin, not clamp: a NaN from a non-finite input (reported after
+    // this pass) must not reach the float-to-int cast, which is UB.
+    q[i] = static_cast<int8_t>(std::fmin(std::fmax(r0, grid.t_min), grid.t_max));
     result.squared_error += static_cast<double>(e0) * e0;
     lanes16[i % kChannelSumLanes] += e0;
     result.max_abs_error = std::max(result.max_abs_error, std::fabs(e0));
