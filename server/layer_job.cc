@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "proto/enum_conversions.h"
 #include "server/status_mapping.h"
 
 namespace squant::server {

@@ -159,28 +159,4 @@ absl::StatusOr<LayerPlan> PlanLayer(uint64_t layer_id, absl::string_view name,
   return plan;
 }
 
-v1::Mode ToProto(Mode mode) {
-  switch (mode) {
-    case Mode::kSquant:
-      return v1::MODE_SQUANT;
-    case Mode::kSquantK:
-      return v1::MODE_SQUANT_K;
-    case Mode::kSquantC:
-      return v1::MODE_SQUANT_C;
-    case Mode::kSquantE:
-      return v1::MODE_SQUANT_E;
-  }
-  return v1::MODE_UNSPECIFIED;
-}
-
-v1::Grid ToProto(Grid grid) {
-  switch (grid) {
-    case Grid::kAsymmetric:
-      return v1::GRID_ASYMMETRIC;
-    case Grid::kSymmetric:
-      return v1::GRID_SYMMETRIC;
-  }
-  return v1::GRID_UNSPECIFIED;
-}
-
 }  // namespace squant::server

@@ -55,10 +55,6 @@ absl::StatusOr<LayerPlan> PlanLayer(uint64_t layer_id, absl::string_view name,
                                     const v1::QuantizationOptions& overrides,
                                     const LayerLimits& limits);
 
-// The proto spellings of the core's enums.
-v1::Mode ToProto(Mode mode);
-v1::Grid ToProto(Grid grid);
-
 }  // namespace squant::server
 
 #endif  // SQUANT_SERVER_LAYER_PLAN_H_

@@ -4,13 +4,11 @@
 #define SQUANT_CLIENT_CLI_PROTO_CONVERSIONS_H_
 
 #include "core/squant.h"
+#include "proto/enum_conversions.h"
 #include "squant/v1/quantization.pb.h"
 
 namespace squant::cli {
 
-v1::Mode ToProto(Mode mode);
-v1::Grid ToProto(Grid grid);
-v1::DType ToProto(DType dtype);
 v1::QuantizationOptions ToProto(const QuantOptions& options, bool pack);
 LayerStats FromProto(const v1::LayerStats& stats);
 

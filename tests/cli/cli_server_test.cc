@@ -125,7 +125,9 @@ TEST(CliServerTest, ThreeServersShareTheLayers) {
     ASSERT_NE(servers.back(), nullptr);
     addresses.push_back(servers.back()->address());
   }
-  constexpr int kLayers = 48;
+  // Enough layers that the run outlasts every subchannel's connection:
+  // round_robin only picks servers already connected when a stream opens.
+  constexpr int kLayers = 192;
   const std::string input = WriteConvModel("wide.safetensors", kLayers, 256);
   const std::string output = TempPath("wide.q.safetensors");
   const RunResult run =
