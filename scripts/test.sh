@@ -20,6 +20,8 @@ scripts/install-deps.sh build test
 launcher=()
 if command -v ccache >/dev/null; then
   launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+  # Hits across clones in other folders (CI clones anew each run).
+  export CCACHE_BASEDIR="$root" CCACHE_NOHASHDIR=1
 fi
 
 configure() {  # configure DIR [cmake args...]
