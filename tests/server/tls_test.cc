@@ -1,5 +1,7 @@
 // TLS and mutual TLS, with certificates made by openssl for the test.
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -22,7 +24,10 @@ std::string ReadAll(const std::string& path) {
 class TlsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new std::string(::testing::TempDir() + "squant_tls_test");
+    // One folder per process: ctest runs each test case as its own process,
+    // in parallel, and a shared folder would mix two runs' CAs.
+    dir_ = new std::string(
+        absl::StrCat(::testing::TempDir(), "squant_tls_test_", getpid()));
     // A CA, and a server and a client certificate it signed.
     const std::string script = absl::StrCat(
         "set -e; mkdir -p ", *dir_, "; cd ", *dir_,
