@@ -98,7 +98,8 @@ inline ChannelGrid ChannelGridOf(const float* w, int64_t size,
                                  const QuantOptions& options) {
   if (options.grid == Grid::kSymmetric) {
     float max_abs = 0;
-    for (int64_t i = 0; i < size; ++i) max_abs = std::max(max_abs, std::fabs(w[i]));
+    for (int64_t i = 0; i < size; ++i)
+      max_abs = std::max(max_abs, std::fabs(w[i]));
     return SymmetricGrid(max_abs, options.bits);
   }
   float lo = w[0], hi = w[0];

@@ -8,10 +8,9 @@
 namespace squant {
 
 absl::Status NonFiniteError(float value, int64_t flat_index, int64_t channel) {
-  return absl::InvalidArgumentError(
-      absl::StrCat("element ", flat_index, " (output channel ", channel,
-                   ") is ", std::isnan(value) ? "NaN" : "Inf",
-                   ": weights must be finite"));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "element ", flat_index, " (output channel ", channel, ") is ",
+      std::isnan(value) ? "NaN" : "Inf", ": weights must be finite"));
 }
 
 absl::Status LoadInputRow(const WeightTensor& weights, int64_t channel,
@@ -34,7 +33,8 @@ absl::Status LoadInputRow(const WeightTensor& weights, int64_t channel,
       break;
   }
   for (int64_t i = 0; i < size; ++i) {
-    if (!std::isfinite(out[i])) return NonFiniteError(out[i], first + i, channel);
+    if (!std::isfinite(out[i]))
+      return NonFiniteError(out[i], first + i, channel);
   }
   return absl::OkStatus();
 }

@@ -17,25 +17,24 @@ namespace squant {
 absl::StatusOr<LayerGeometry> ValidateLayer(const WeightTensor& weights,
                                             const QuantOptions& options) {
   if (options.bits < kMinBits || options.bits > kMaxBits) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "bits ", options.bits, " out of range [", kMinBits, ", ", kMaxBits,
-        "]"));
+    return absl::InvalidArgumentError(absl::StrCat("bits ", options.bits,
+                                                   " out of range [", kMinBits,
+                                                   ", ", kMaxBits, "]"));
   }
   const auto& shape = weights.shape;
   if (shape.size() < 2) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "shape [", absl::StrJoin(shape, ", "), "] has rank ", shape.size(),
-        "; need [M, N, k1, ...] with rank >= 2"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("shape [", absl::StrJoin(shape, ", "), "] has rank ",
+                     shape.size(), "; need [M, N, k1, ...] with rank >= 2"));
   }
   // Products stay below 2^62 so that byte counts fit int64 too.
   constexpr int64_t kMaxElements = int64_t{1} << 62;
   int64_t elements = 1;
   for (size_t d = 0; d < shape.size(); ++d) {
     if (shape[d] < 1) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("shape [", absl::StrJoin(shape, ", "), "] has ",
-                       shape[d] == 0 ? "an empty" : "a negative",
-                       " dimension ", d));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "shape [", absl::StrJoin(shape, ", "), "] has ",
+          shape[d] == 0 ? "an empty" : "a negative", " dimension ", d));
     }
     if (elements > kMaxElements / shape[d]) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -45,10 +44,10 @@ absl::StatusOr<LayerGeometry> ValidateLayer(const WeightTensor& weights,
   }
   const int64_t expected_bytes = elements * DTypeSize(weights.dtype);
   if (static_cast<int64_t>(weights.data.size()) != expected_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "got ", weights.data.size(), " bytes; shape [",
-        absl::StrJoin(shape, ", "), "] of ", DTypeName(weights.dtype),
-        " needs ", expected_bytes));
+    return absl::InvalidArgumentError(
+        absl::StrCat("got ", weights.data.size(), " bytes; shape [",
+                     absl::StrJoin(shape, ", "), "] of ",
+                     DTypeName(weights.dtype), " needs ", expected_bytes));
   }
   LayerGeometry geometry;
   geometry.channels = shape[0];
@@ -79,12 +78,12 @@ LayerStats SummarizeStats(absl::Span<const ChannelStats> channels,
     stats.channel_flips += c.channel_flips;
     stats.clamped_elements += c.clamped;
     stats.degenerate_channels += c.degenerate;
-    stats.max_kernel_error_sum_before =
-        std::max(stats.max_kernel_error_sum_before, c.max_kernel_error_sum_before);
-    stats.max_kernel_error_sum_after =
-        std::max(stats.max_kernel_error_sum_after, c.max_kernel_error_sum_after);
-    stats.max_channel_error_sum_before =
-        std::max(stats.max_channel_error_sum_before, c.channel_error_sum_before);
+    stats.max_kernel_error_sum_before = std::max(
+        stats.max_kernel_error_sum_before, c.max_kernel_error_sum_before);
+    stats.max_kernel_error_sum_after = std::max(
+        stats.max_kernel_error_sum_after, c.max_kernel_error_sum_after);
+    stats.max_channel_error_sum_before = std::max(
+        stats.max_channel_error_sum_before, c.channel_error_sum_before);
     stats.max_channel_error_sum_after =
         std::max(stats.max_channel_error_sum_after, c.channel_error_sum_after);
     squared_error_squant += c.squared_error_squant;
@@ -151,7 +150,8 @@ std::vector<int8_t> UnpackInt4(absl::Span<const uint8_t> packed,
     const uint8_t* in = packed.data() + m * packed_row;
     int8_t* out = values.data() + m * row;
     for (int64_t i = 0; i < row; ++i) {
-      const uint8_t nibble = (i % 2 == 0) ? (in[i / 2] & 0x0f) : (in[i / 2] >> 4);
+      const uint8_t nibble =
+          (i % 2 == 0) ? (in[i / 2] & 0x0f) : (in[i / 2] >> 4);
       // Sign-extend the 4-bit two's complement value.
       out[i] = static_cast<int8_t>(static_cast<int8_t>(nibble << 4) >> 4);
     }

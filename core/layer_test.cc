@@ -2,9 +2,9 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "core/squant.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "core/squant.h"
 
 namespace squant {
 namespace {
@@ -13,9 +13,9 @@ using ::testing::HasSubstr;
 
 WeightTensor F32Tensor(const std::vector<int64_t>& shape,
                        const std::vector<float>& values) {
-  return WeightTensor{DType::kF32, shape,
-                      absl::MakeConstSpan(
-                          reinterpret_cast<const uint8_t*>(values.data()),
+  return WeightTensor{
+      DType::kF32, shape,
+      absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(values.data()),
                           values.size() * sizeof(float))};
 }
 
@@ -48,12 +48,12 @@ TEST(ValidateLayerTest, RejectsBadInputWithClearMessages) {
     int bits;
     const char* message;
   };
-  for (const Case& c : {Case{&rank1, 4, "rank 1"}, Case{&empty, 4, "empty"},
-                        Case{&negative, 4, "negative"},
-                        Case{&wrong_count, 4, "needs 60"},
-                        Case{&overflow, 4, "too many elements"},
-                        Case{&good, 1, "bits 1 out of range"},
-                        Case{&good, 9, "bits 9 out of range"}}) {
+  for (const Case& c :
+       {Case{&rank1, 4, "rank 1"}, Case{&empty, 4, "empty"},
+        Case{&negative, 4, "negative"}, Case{&wrong_count, 4, "needs 60"},
+        Case{&overflow, 4, "too many elements"},
+        Case{&good, 1, "bits 1 out of range"},
+        Case{&good, 9, "bits 9 out of range"}}) {
     QuantOptions options;
     options.bits = c.bits;
     absl::StatusOr<LayerGeometry> geometry =
@@ -80,7 +80,8 @@ TEST(QuantizeTest, NamesTheFirstNonFiniteElement) {
 TEST(PackInt4Test, RoundTripsRowsOfOddLength) {
   const LayerGeometry geometry{3, 5, 1};  // rows of 5: the last nibble pads
   std::vector<int8_t> values;
-  for (int i = 0; i < 15; ++i) values.push_back(static_cast<int8_t>(i % 16 - 8));
+  for (int i = 0; i < 15; ++i)
+    values.push_back(static_cast<int8_t>(i % 16 - 8));
   const std::vector<uint8_t> packed = PackInt4(values, geometry);
   ASSERT_EQ(packed.size(), 3u * 3u);
   // Element 0 (-8) is the low nibble of byte 0, element 1 (-7) the high one.
@@ -90,7 +91,8 @@ TEST(PackInt4Test, RoundTripsRowsOfOddLength) {
 }
 
 TEST(NamesTest, ParseWhatTheyPrint) {
-  for (Mode mode : {Mode::kSquant, Mode::kSquantK, Mode::kSquantC, Mode::kSquantE}) {
+  for (Mode mode :
+       {Mode::kSquant, Mode::kSquantK, Mode::kSquantC, Mode::kSquantE}) {
     EXPECT_EQ(*ParseMode(ModeName(mode)), mode);
   }
   for (Grid grid : {Grid::kAsymmetric, Grid::kSymmetric}) {

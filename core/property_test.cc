@@ -142,49 +142,51 @@ void ForEachChannel(Mode mode, Check check) {
 TEST(PropertyTest, ValuesStayInRangeAndWithinOneOfX) {
   for (Mode mode :
        {Mode::kSquant, Mode::kSquantK, Mode::kSquantC, Mode::kSquantE}) {
-    ForEachChannel(mode, [](const QuantOptions& options,
-                            const QuantizedLayer& layer, int64_t m,
-                            const std::vector<float>& x,
-                            const ChannelGrid& grid) {
-      const int8_t* q = layer.values.data() + m * x.size();
-      for (size_t i = 0; i < x.size(); ++i) {
-        ASSERT_GE(q[i], GridMin(options));
-        ASSERT_LE(q[i], GridMax(options));
-        if (!grid.degenerate && x[i] >= grid.t_min - 0.5f &&
-            x[i] <= grid.t_max + 0.5f) {
-          ASSERT_LT(std::fabs(q[i] - x[i]), 1.0f) << "element " << i;
-        }
-      }
-    });
+    ForEachChannel(
+        mode,
+        [](const QuantOptions& options, const QuantizedLayer& layer, int64_t m,
+           const std::vector<float>& x, const ChannelGrid& grid) {
+          const int8_t* q = layer.values.data() + m * x.size();
+          for (size_t i = 0; i < x.size(); ++i) {
+            ASSERT_GE(q[i], GridMin(options));
+            ASSERT_LE(q[i], GridMax(options));
+            if (!grid.degenerate && x[i] >= grid.t_min - 0.5f &&
+                x[i] <= grid.t_max + 0.5f) {
+              ASSERT_LT(std::fabs(q[i] - x[i]), 1.0f) << "element " << i;
+            }
+          }
+        });
   }
 }
 
 TEST(PropertyTest, ElementModeIsRoundToNearest) {
-  ForEachChannel(Mode::kSquantE, [](const QuantOptions&,
-                                    const QuantizedLayer& layer, int64_t m,
-                                    const std::vector<float>& x,
-                                    const ChannelGrid& grid) {
-    if (grid.degenerate) return;
-    const int8_t* q = layer.values.data() + m * x.size();
-    for (size_t i = 0; i < x.size(); ++i) {
-      const float rtn =
-          std::clamp(std::nearbyint(x[i]), grid.t_min, grid.t_max);
-      ASSERT_EQ(q[i], static_cast<int8_t>(rtn)) << "element " << i;
-    }
-  });
+  ForEachChannel(Mode::kSquantE,
+                 [](const QuantOptions&, const QuantizedLayer& layer, int64_t m,
+                    const std::vector<float>& x, const ChannelGrid& grid) {
+                   if (grid.degenerate) return;
+                   const int8_t* q = layer.values.data() + m * x.size();
+                   for (size_t i = 0; i < x.size(); ++i) {
+                     const float rtn = std::clamp(std::nearbyint(x[i]),
+                                                  grid.t_min, grid.t_max);
+                     ASSERT_EQ(q[i], static_cast<int8_t>(rtn))
+                         << "element " << i;
+                   }
+                 });
 }
 
 TEST(PropertyTest, SymmetricRoundToNearestIsOnnxQuantizeLinear) {
   const std::vector<float> w = RandomWeights(64 * 27, Distribution::kNormal, 7);
   const std::vector<int64_t> shape = {64, 3, 3, 3};
   for (int bits = kMinBits; bits <= kMaxBits; ++bits) {
-    absl::StatusOr<QuantizedLayer> layer = Quantize(
-        F32Tensor(shape, w), QuantOptions{bits, Mode::kSquantE, Grid::kSymmetric});
+    absl::StatusOr<QuantizedLayer> layer =
+        Quantize(F32Tensor(shape, w),
+                 QuantOptions{bits, Mode::kSquantE, Grid::kSymmetric});
     ASSERT_TRUE(layer.ok()) << layer.status();
     const float q_max = std::ldexp(1.0f, bits - 1) - 1;
     for (int64_t m = 0; m < 64; ++m) {
       float max_abs = 0;
-      for (int64_t i = 0; i < 27; ++i) max_abs = std::max(max_abs, std::fabs(w[m * 27 + i]));
+      for (int64_t i = 0; i < 27; ++i)
+        max_abs = std::max(max_abs, std::fabs(w[m * 27 + i]));
       // ONNX QuantizeLinear: saturate(round_half_even(w / scale) + 0).
       const float scale = max_abs / q_max;
       ASSERT_EQ(layer->scale[m], scale);
@@ -201,27 +203,28 @@ TEST(PropertyTest, SymmetricRoundToNearestIsOnnxQuantizeLinear) {
 // |sum of (q - x)| over each clean group stays within 0.5.
 void ExpectBalancedGroups(Mode mode, bool per_kernel) {
   Sweep sweep;
-  ForEachChannel(mode, [&](const QuantOptions&, const QuantizedLayer& layer,
-                           int64_t m, const std::vector<float>& x,
-                           const ChannelGrid& grid) {
-    if (grid.degenerate) return;
-    const int64_t kernel_size = layer.geometry.kernel_size;
-    const int64_t group = per_kernel ? kernel_size : x.size();
-    if (per_kernel && kernel_size == 1) return;
-    const bool kernel_stage_ran = kernel_size > 1 && mode != Mode::kSquantC;
-    const int64_t flip_unit = kernel_stage_ran ? kernel_size : group;
-    const int8_t* q = layer.values.data() + m * x.size();
-    for (size_t begin = 0; begin < x.size(); begin += group) {
-      ++sweep.groups;
-      const std::vector<float> group_x(x.begin() + begin,
-                                       x.begin() + begin + group);
-      if (!IsClean(group_x, flip_unit, grid)) continue;
-      ++sweep.clean_groups;
-      double sum = 0;
-      for (size_t i = begin; i < begin + group; ++i) sum += q[i] - double{x[i]};
-      ASSERT_LE(std::fabs(sum), 0.5 + 1e-4) << "group at " << begin;
-    }
-  });
+  ForEachChannel(
+      mode, [&](const QuantOptions&, const QuantizedLayer& layer, int64_t m,
+                const std::vector<float>& x, const ChannelGrid& grid) {
+        if (grid.degenerate) return;
+        const int64_t kernel_size = layer.geometry.kernel_size;
+        const int64_t group = per_kernel ? kernel_size : x.size();
+        if (per_kernel && kernel_size == 1) return;
+        const bool kernel_stage_ran = kernel_size > 1 && mode != Mode::kSquantC;
+        const int64_t flip_unit = kernel_stage_ran ? kernel_size : group;
+        const int8_t* q = layer.values.data() + m * x.size();
+        for (size_t begin = 0; begin < x.size(); begin += group) {
+          ++sweep.groups;
+          const std::vector<float> group_x(x.begin() + begin,
+                                           x.begin() + begin + group);
+          if (!IsClean(group_x, flip_unit, grid)) continue;
+          ++sweep.clean_groups;
+          double sum = 0;
+          for (size_t i = begin; i < begin + group; ++i)
+            sum += q[i] - double{x[i]};
+          ASSERT_LE(std::fabs(sum), 0.5 + 1e-4) << "group at " << begin;
+        }
+      });
   // The property must have been exercised, not vacuously true.
   EXPECT_GT(sweep.clean_groups, sweep.groups / 2);
 }
@@ -250,7 +253,8 @@ TEST(PropertyTest, SquantBeatsRoundToNearestOnChannelSums) {
   EXPECT_GT(stats.kernel_flips, 0);
   EXPECT_LE(stats.max_channel_error_sum_after, 0.5 + 1e-4);
   EXPECT_GT(stats.max_channel_error_sum_before, 1.0);
-  EXPECT_LT(stats.max_kernel_error_sum_after, stats.max_kernel_error_sum_before);
+  EXPECT_LT(stats.max_kernel_error_sum_after,
+            stats.max_kernel_error_sum_before);
   // SQuant moves each element at most one step more than rounding does, so
   // its element-wise MSE is somewhat higher: what it buys is the sums.
   EXPECT_GT(stats.mse_squant, stats.mse_rtn);
@@ -295,8 +299,9 @@ TEST(PropertyTest, EdgeMagnitudesAndConstantChannels) {
   for (int bits : {2, 4, 8}) {
     for (Grid grid : {Grid::kAsymmetric, Grid::kSymmetric}) {
       for (int threads : {1, 4}) {
-        absl::StatusOr<QuantizedLayer> layer = Quantize(
-            F32Tensor(shape, w), QuantOptions{bits, Mode::kSquant, grid}, threads);
+        absl::StatusOr<QuantizedLayer> layer =
+            Quantize(F32Tensor(shape, w),
+                     QuantOptions{bits, Mode::kSquant, grid}, threads);
         ASSERT_TRUE(layer.ok()) << layer.status();
         for (int64_t i = 0; i < 6 * row; ++i) {
           const int64_t m = i / row;
@@ -305,12 +310,13 @@ TEST(PropertyTest, EdgeMagnitudesAndConstantChannels) {
           }
           ASSERT_TRUE(std::isfinite(layer->scale[m]) && layer->scale[m] > 0)
               << "channel " << m;
-          const double dequantized =
-              double{layer->scale[m]} * (layer->values[i] - layer->zero_point[m]);
+          const double dequantized = double{layer->scale[m]} *
+                                     (layer->values[i] - layer->zero_point[m]);
           // Every channel reconstructs within one step of its grid.
           ASSERT_LE(std::fabs(dequantized - w[i]),
                     1.0001 * layer->scale[m] + 1e-6 * std::fabs(w[i]))
-              << "bits " << bits << " grid " << GridName(grid) << " element " << i;
+              << "bits " << bits << " grid " << GridName(grid) << " element "
+              << i;
         }
         if (grid == Grid::kAsymmetric) {
           EXPECT_EQ(layer->scale[0], 0.75f);  // constant: the degenerate rule

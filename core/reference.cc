@@ -22,8 +22,16 @@ namespace {
 // ASSIGNS a precomputed state to (r, e); it never adds or subtracts 1.
 struct ChannelState {
   explicit ChannelState(int64_t size)
-      : x(size), r0(size), r(size), e(size), up_r(size), up_e(size),
-        down_r(size), down_e(size), up_priority(size), down_priority(size) {}
+      : x(size),
+        r0(size),
+        r(size),
+        e(size),
+        up_r(size),
+        up_e(size),
+        down_r(size),
+        down_e(size),
+        up_priority(size),
+        down_priority(size) {}
 
   std::vector<float> x, r0, r, e;
   std::vector<float> up_r, up_e, down_r, down_e;
@@ -91,9 +99,10 @@ void KernelStage(int64_t begin, int64_t size, ChannelState& s) {
 }
 
 // SQUANT.md section 4, over the whole channel.
-void ChannelStage(ChannelState& s) {
+void ChannelStage(int64_t kernel_size, ChannelState& s) {
   const int64_t size = static_cast<int64_t>(s.e.size());
-  const double sum = ChannelErrorSum(s.e.data(), size);
+  const double sum =
+      ChannelErrorSum(s.e.data(), size / kernel_size, kernel_size);
   const bool up = sum < 0;
   const std::vector<int64_t> order =
       PriorityOrder(up ? s.up_priority : s.down_priority, 0, size);
@@ -111,7 +120,8 @@ void QuantizeDegenerateChannel(const ChannelGrid& grid,
   stats = ChannelStats{};
   stats.degenerate = true;
   const double dequantized = static_cast<double>(grid.scale) * value;
-  for (const float wi : w) stats.squared_error_squant += Square(dequantized - wi);
+  for (const float wi : w)
+    stats.squared_error_squant += Square(dequantized - wi);
   stats.squared_error_rtn = stats.squared_error_squant;
 }
 
@@ -126,9 +136,8 @@ void QuantizeChannel(const std::vector<float>& w, const QuantOptions& options,
   }
   ElementStage(grid, s);
 
-  const bool kernel_stage =
-      kernel_size > 1 &&
-      (options.mode == Mode::kSquant || options.mode == Mode::kSquantK);
+  const bool kernel_stage = kernel_size > 1 && (options.mode == Mode::kSquant ||
+                                                options.mode == Mode::kSquantK);
   const bool channel_stage =
       options.mode == Mode::kSquant || options.mode == Mode::kSquantC;
   if (kernel_stage) {
@@ -137,7 +146,7 @@ void QuantizeChannel(const std::vector<float>& w, const QuantOptions& options,
     }
   }
   const std::vector<float> r_after_kernels = s.r;
-  if (channel_stage) ChannelStage(s);
+  if (channel_stage) ChannelStage(kernel_size, s);
 
   stats = ChannelStats{};
   const double scale = grid.scale;

@@ -134,11 +134,11 @@ LayerStats SummarizeStats(absl::Span<const ChannelStats> channels,
 struct QuantizedLayer {
   LayerGeometry geometry;
   QuantOptions options;
-  std::vector<int8_t> values;       // M*N*K, C order, in [t_min, t_max]
-  std::vector<float> scale;         // [M]
-  std::vector<int32_t> zero_point;  // [M]
+  std::vector<int8_t> values;               // M*N*K, C order, in [t_min, t_max]
+  std::vector<float> scale;                 // [M]
+  std::vector<int32_t> zero_point;          // [M]
   std::vector<ChannelStats> channel_stats;  // [M]
-  LayerStats stats;                 // filled by Quantize / SummarizeStats
+  LayerStats stats;  // filled by Quantize / SummarizeStats
 };
 
 // Sizes `values`, `scale`, `zero_point` and `channel_stats` for a layer.

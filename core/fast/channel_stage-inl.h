@@ -36,34 +36,6 @@ namespace squant {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// ChannelErrorSum (error_sum.h) with its 16 double lanes held in vectors.
-inline double ChannelErrorSumSimd(const float* HWY_RESTRICT e, size_t count) {
-  const hn::ScalableTag<double> dd;
-  const hn::Rebind<float, decltype(dd)> df;
-  constexpr size_t kLanes = hn::MaxLanes(dd);
-  static_assert(kChannelSumLanes % kLanes == 0);
-  constexpr size_t kVectors = kChannelSumLanes / kLanes;
-  hn::Vec<decltype(dd)> sums[kVectors];
-  for (size_t v = 0; v < kVectors; ++v) sums[v] = hn::Zero(dd);
-  size_t i = 0;
-  for (; i + kChannelSumLanes <= count; i += kChannelSumLanes) {
-    HWY_UNROLL(16)
-    for (size_t v = 0; v < kVectors; ++v) {
-      sums[v] = hn::Add(sums[v],
-                        hn::PromoteTo(dd, hn::LoadU(df, e + i + v * kLanes)));
-    }
-  }
-  alignas(64) double lanes[kChannelSumLanes];
-  for (size_t v = 0; v < kVectors; ++v) {
-    hn::Store(sums[v], dd, lanes + v * kLanes);
-  }
-  for (; i < count; ++i) lanes[i % kChannelSumLanes] += e[i];
-  for (size_t half = kChannelSumLanes / 2; half >= 1; half /= 2) {
-    for (size_t j = 0; j < half; ++j) lanes[j] += lanes[j + half];
-  }
-  return lanes[0];
-}
-
 // The priorities for direction up in signed_priority[0..count): p = -v
 // for up, v for down; only p > 0 counts. Counts those >= threshold (> 0),
 // and finds the largest, in one pass of compares.
@@ -203,8 +175,9 @@ inline void ChannelStage(bool after_kernel_stage, double sum,
     if (!has_priority(i)) s.picks.push_back(static_cast<int32_t>(i));
   }
   for (const int32_t i : s.picks) {
-    const float e0 = std::nearbyint(s.x[i]) - s.x[i];
-    if (SetMove(i, FlipMove(up, s.x[i], e0, grid), grid, s, tally)) {
+    const float x = s.x[s.Slot(i)];
+    const float e0 = std::nearbyint(x) - x;
+    if (SetMove(i, FlipMove(up, x, e0, grid), grid, s, tally)) {
       ++tally.channel_flips;
       s.dirty[i / k] = 1;
     }

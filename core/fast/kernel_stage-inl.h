@@ -1,13 +1,17 @@
 // Per-target: the kernel stage (SQUANT.md section 3), one kernel per SIMD
-// lane. Also computes, for the statistics, each kernel's sum of
-// round-to-nearest errors and of errors after the stage, in the reference's
-// order (sequential in double), so that they come out bit for bit.
+// lane, fused with the grid placement before it and the int8 values after
+// it, so that a channel's elements are read once and written once. Also
+// computes, for the statistics, each kernel's sum of round-to-nearest
+// errors and of errors after the stage, in the reference's order
+// (sequential in double), so that they come out bit for bit.
 
 #include <cstddef>
 #include <cstdint>
 
 #include "core/channel_grid.h"
+#include "core/fast/mask_bits-inl.h"
 #include "core/fast/scratch.h"
+#include "core/squant.h"
 
 #if defined(SQUANT_CORE_FAST_KERNEL_STAGE_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef SQUANT_CORE_FAST_KERNEL_STAGE_INL_H_
@@ -31,13 +35,59 @@ namespace hn = hwy::HWY_NAMESPACE;
 // for 3x3, so that its per-element arrays stay in registers.
 inline constexpr size_t kMaxLaneKernel = 64;
 
-// Processes all kernels of the channel (s.e holds e0 = rint(x) - x),
-// Lanes(df) kernels at a time. Writes each kernel's sum of e0 (sequential in
-// double: the decision sum and, without clamping, the statistics' sum of RTN
-// errors). With kDecide, runs the kernel stage: records its flips in s.e
-// as whole vectors (KernelMoves then derives moves, q and the tally in
-// memory order), and writes each kernel's channel-stage candidate and its
-// sum of errors after the stage; without, after = before.
+// Transposes the 8x8 matrix held in rows[0..8) of 8-lane vectors (the
+// usual unpack / 64-bit unpack / 128-bit concatenation sequence): lane j of
+// rows[l] becomes lane l of rows[j].
+template <class DF>
+HWY_INLINE void Transpose8x8(DF df, hn::Vec<DF>* rows) {
+  using VF = hn::Vec<DF>;
+  const hn::Repartition<double, DF> d64;
+  auto lower64 = [&](VF a, VF b) {
+    return hn::BitCast(
+        df, hn::InterleaveLower(d64, hn::BitCast(d64, a), hn::BitCast(d64, b)));
+  };
+  auto upper64 = [&](VF a, VF b) {
+    return hn::BitCast(
+        df, hn::InterleaveUpper(d64, hn::BitCast(d64, a), hn::BitCast(d64, b)));
+  };
+  VF pairs[8];  // per 128-bit block: r0[0] r1[0] r0[1] r1[1], ...
+  for (size_t i = 0; i < 8; i += 2) {
+    pairs[i] = hn::InterleaveLower(df, rows[i], rows[i + 1]);
+    pairs[i + 1] = hn::InterleaveUpper(df, rows[i], rows[i + 1]);
+  }
+  VF quads[8];  // quads[4h + c]: columns c and c + 4 of rows 4h..4h+3
+  for (size_t h = 0; h < 8; h += 4) {
+    quads[h] = lower64(pairs[h], pairs[h + 2]);
+    quads[h + 1] = upper64(pairs[h], pairs[h + 2]);
+    quads[h + 2] = lower64(pairs[h + 1], pairs[h + 3]);
+    quads[h + 3] = upper64(pairs[h + 1], pairs[h + 3]);
+  }
+  for (size_t c = 0; c < 4; ++c) {
+    rows[c] = hn::ConcatLowerLower(df, quads[c + 4], quads[c]);
+    rows[c + 4] = hn::ConcatUpperUpper(df, quads[c + 4], quads[c]);
+  }
+}
+
+// What the lane-wise kernel stage adds up over a channel.
+struct KernelStageSums {
+  double squared_rtn = 0;     // sum of e0^2; NaN iff some w is not finite
+  double squared_kernel = 0;  // sum of (r - x)^2 after the stage, unclamped
+  int64_t flips = 0;          // elements that left rint(x)
+  // Some 0 < |e0| < 2^-23 (every 0 < |x| < 2^-23 has one): sums of e0 + move
+  // may round, so that before + moves need not equal the reference's
+  // kernel_after (the statistics then recompute every kernel).
+  bool tiny = false;
+};
+
+// Places the channel in s.w on the grid and runs the kernel stage,
+// Lanes(df) kernels at a time (kernel `g + l` in lane l). Writes:
+// - x and move lane-major (s.lane_layout, ChannelScratch::Slot), q in memory
+//   order (clamped: the channel stage's few flips rewrite theirs);
+// - per kernel: the sum of e0 (sequential in double), the sum after the
+//   stage (= before + sum of moves, see KernelStageSums::tiny), the sum of
+//   the recorded errors, and the channel-stage candidate with its signed
+//   priority;
+// - in s.extremes, the elements at x >= t_max or x <= t_min (memory order).
 //
 // Ranking is branch-free: the rank of element j in the chosen order is the
 // number of elements with a higher priority, or an equal one and a lower
@@ -45,36 +95,52 @@ inline constexpr size_t kMaxLaneKernel = 64;
 // are the elements of those ranks.
 //
 // An element can flip toward the sign of -e0 unless it sits at the grid's
-// edge; groups of kernels with such an element (s.blocked_groups) take
-// their priorities from x as well.
-//
-// The sum after is before + (sum of moves): each error is exactly e0 + move
-// in double, and while every |x| >= 2^-23 (or 0) all these sums are exact,
-// so that any order gives the reference's sequential sum. Channels with a
-// smaller x have their kernels recomputed element by element.
-template <size_t kFixedK, bool kDecide>
-HWY_NOINLINE void KernelGroups(size_t runtime_k, const ChannelGrid& grid,
-                               ChannelScratch& s) {
+// edge; groups of kernels with such an element take their priorities from
+// x as well.
+template <size_t kFixedK, bool kSymmetric>
+HWY_NOINLINE KernelStageSums KernelStageLanes(size_t runtime_k,
+                                              const ChannelGrid& grid,
+                                              ChannelScratch& s) {
   constexpr size_t kCapacity = kFixedK != 0 ? kFixedK : kMaxLaneKernel;
   const size_t k = kFixedK != 0 ? kFixedK : runtime_k;
   const hn::ScalableTag<float> df;
   const hn::RebindToSigned<decltype(df)> di;
+  const hn::RebindToUnsigned<decltype(df)> du;
+  const hn::Rebind<int8_t, decltype(di)> d8;
   const hn::Repartition<double, decltype(df)> dd;
   const hn::Half<decltype(df)> dh;
   using VF = hn::Vec<decltype(df)>;
   using VI = hn::Vec<decltype(di)>;
+  using VD = hn::Vec<decltype(dd)>;
   const size_t lanes = hn::Lanes(df);
   const size_t half = hn::Lanes(dd);
+  s.lane_layout = lanes;
+  // 3x3 kernels on 8 lanes move between memory order and lane-major order
+  // by 8x8 transposes (and one gather / byte scatter for the ninth
+  // element): cheaper than a gather per element.
+  constexpr bool kTransposed = kFixedK == 9 && hn::MaxLanes(df) == 8;
 
+  const VF divisor = hn::Set(df, grid.divisor);
+  const VF step = hn::Set(df, grid.step);
+  const VF offset = hn::Set(df, grid.offset);
   const VF zero = hn::Zero(df);
   const VF one = hn::Set(df, 1.0f);
   const VF t_min = hn::Set(df, grid.t_min);
   const VF t_max = hn::Set(df, grid.t_max);
-  const auto one_d = hn::Set(dd, 1.0);
+  const VD one_d = hn::Set(dd, 1.0);
+  // |e0| as bits shifted left by one, minus one: below this iff tiny.
+  const auto tiny_bound = hn::Set(du, (0x34000000u << 1) - 1);  // 2^-23
   // Offset of each lane's kernel from the group's first element.
   const VI lane_offset =
       hn::Mul(hn::Iota(di, 0), hn::Set(di, static_cast<int32_t>(k)));
+  const VI lane_index = hn::Iota(di, 0);
 
+  auto promote_lo = [&](VF v) {
+    return hn::PromoteTo(dd, hn::LowerHalf(dh, v));
+  };
+  auto promote_hi = [&](VF v) {
+    return hn::PromoteTo(dd, hn::UpperHalf(dh, v));
+  };
   // The priority of e0 in the direction whose sign bit is up_sign: |e0| if
   // e0 points the other way, else 0. Right unless the element sits at the
   // grid's edge, where edge_priority_of also asks x.
@@ -88,31 +154,62 @@ HWY_NOINLINE void KernelGroups(size_t runtime_k, const ChannelGrid& grid,
         hn::Or(hn::And(up, can_up), hn::AndNot(up, can_down)), hn::Abs(e0));
   };
 
-  // The group's errors, lane-major (element j of lane l at j*lanes + l):
-  // e0 until the flips overwrite some, then gathered back into s.e in
-  // memory order with s.lane_major_index (cheaper than a scalar scatter).
-  alignas(64) float staged[kCapacity * kMaxFloatLanes];
+  VD squared_rtn[2] = {hn::Zero(dd), hn::Zero(dd)};
+  VD squared_kernel[2] = {hn::Zero(dd), hn::Zero(dd)};
+  VF flips = zero;  // per lane
+  auto smallest = hn::Set(du, ~0u);
+  s.extremes.clear();
+
+  // Per group, lane-major (element j of lane l at j*lanes + l): e0, the
+  // priorities, the ranks and the int8 values, which go to memory order
+  // with s.lane_major_index (gathers are cheaper than a scalar scatter).
+  // Each pass over j keeps only a few vectors live, so that nothing spills.
+  alignas(64) float staged_w[kCapacity * kMaxFloatLanes];
+  alignas(64) float staged_e0[kCapacity * kMaxFloatLanes];
+  alignas(64) float staged_priority[kCapacity * kMaxFloatLanes];
+  alignas(64) int32_t staged_rank[kCapacity * kMaxFloatLanes];
+  alignas(64) int32_t staged_q[kCapacity * kMaxFloatLanes];
   const int32_t* HWY_RESTRICT lane_major_index = s.lane_major_index.data();
   for (size_t g = 0; g < s.kernels; g += lanes) {
-    const float* eg = s.e.get() + g * k;
-    VF e0[kCapacity];  // then the priorities
-    auto sum_lo = hn::Zero(dd);
-    auto sum_hi = hn::Zero(dd);
+    const float* HWY_RESTRICT wg = s.w.get() + g * k;
+    float* HWY_RESTRICT xg = s.x.get() + g * k;
+    float* HWY_RESTRICT move_g = s.move.get() + g * k;
+    // Padding kernels (past s.kernels) read w = 0, whose x is an integer:
+    // e0 = 0, so they never flip and add nothing.
+    VD sum_lo = hn::Zero(dd), sum_hi = hn::Zero(dd);
+    VF squared = zero;
+    VF lowest = t_max, highest = t_min;
+    if constexpr (kTransposed) {
+      VF rows[8];
+      for (size_t l = 0; l < 8; ++l) rows[l] = hn::LoadU(df, wg + l * k);
+      Transpose8x8(df, rows);
+      for (size_t j = 0; j < 8; ++j) hn::Store(rows[j], df, staged_w + j * 8);
+    }
     HWY_UNROLL(16)
     for (size_t j = 0; j < k; ++j) {
-      e0[j] = hn::GatherIndex(
-          df, eg, hn::Add(lane_offset, hn::Set(di, static_cast<int32_t>(j))));
-      sum_lo = hn::Add(sum_lo, hn::PromoteTo(dd, hn::LowerHalf(dh, e0[j])));
-      sum_hi = hn::Add(sum_hi, hn::PromoteTo(dd, hn::UpperHalf(dh, e0[j])));
-      if (kDecide) hn::Store(e0[j], df, staged + j * lanes);
+      const VF w =
+          kTransposed && j < 8
+              ? hn::Load(df, staged_w + j * lanes)
+              : hn::GatherIndex(
+                    df, wg,
+                    hn::Add(lane_offset, hn::Set(di, static_cast<int32_t>(j))));
+      const VF x =
+          kSymmetric ? hn::Div(w, divisor) : hn::Sub(hn::Mul(w, step), offset);
+      const VF e = hn::Sub(hn::Round(x), x);
+      hn::Store(x, df, xg + j * lanes);
+      hn::Store(e, df, staged_e0 + j * lanes);
+      sum_lo = hn::Add(sum_lo, promote_lo(e));
+      sum_hi = hn::Add(sum_hi, promote_hi(e));
+      squared = hn::Add(squared, hn::Mul(e, e));
+      lowest = hn::Min(lowest, x);
+      highest = hn::Max(highest, x);
+      smallest = hn::Min(smallest, hn::Sub(hn::ShiftLeft<1>(hn::BitCast(du, e)),
+                                           hn::Set(du, 1)));
     }
     hn::Store(sum_lo, dd, s.kernel_before.get() + g);
     hn::Store(sum_hi, dd, s.kernel_before.get() + g + half);
-    if (!kDecide) {
-      hn::Store(sum_lo, dd, s.kernel_after.get() + g);
-      hn::Store(sum_hi, dd, s.kernel_after.get() + g + half);
-      continue;
-    }
+    squared_rtn[0] = hn::Add(squared_rtn[0], promote_lo(squared));
+    squared_rtn[1] = hn::Add(squared_rtn[1], promote_hi(squared));
 
     // Direction, n = rint(|S|) and over = (n >= |S|), in double, then
     // narrowed to float lanes (small integers and flags: exact).
@@ -138,93 +235,180 @@ HWY_NOINLINE void KernelGroups(size_t runtime_k, const ChannelGrid& grid,
                        hn::Set(di, static_cast<int32_t>(k - 1))),
         n);
     const VF up_sign = hn::IfThenElseZero(up, hn::Set(df, -0.0f));
-    const bool at_edge = s.blocked_groups[g / lanes] != 0;
 
     // Priority in the chosen direction: positive exactly where the element
-    // can flip that way. From here on, e0[j] holds it.
+    // can flip that way.
+    VF priority[kCapacity];
     HWY_UNROLL(16)
-    for (size_t j = 0; j < k; ++j) e0[j] = priority_of(e0[j], up_sign);
-    VF* priority = e0;
-    if (HWY_UNLIKELY(at_edge)) {
-      const float* HWY_RESTRICT xg = s.x.get() + g * k;
+    for (size_t j = 0; j < k; ++j) {
+      priority[j] = priority_of(hn::Load(df, staged_e0 + j * lanes), up_sign);
+    }
+    const auto real_kernel = hn::RebindMask(
+        df,
+        hn::Lt(lane_index, hn::Set(di, static_cast<int32_t>(s.kernels - g))));
+    const auto at_edge = hn::And(
+        real_kernel, hn::Or(hn::Ge(highest, t_max), hn::Le(lowest, t_min)));
+    if (HWY_UNLIKELY(!hn::AllFalse(df, at_edge))) {
       for (size_t j = 0; j < k; ++j) {
-        const VI offset =
-            hn::Add(lane_offset, hn::Set(di, static_cast<int32_t>(j)));
-        priority[j] = edge_priority_of(hn::GatherIndex(df, eg, offset),
-                                       hn::GatherIndex(df, xg, offset), up);
+        const VF x = hn::Load(df, xg + j * lanes);
+        priority[j] =
+            edge_priority_of(hn::Load(df, staged_e0 + j * lanes), x, up);
+        uint64_t extreme = MaskBits(
+            df,
+            hn::And(real_kernel, hn::Or(hn::Ge(x, t_max), hn::Le(x, t_min))));
+        while (extreme != 0) {
+          s.extremes.push_back(
+              static_cast<int32_t>((g + PopLowestBit(extreme)) * k + j));
+        }
       }
     }
 
     // rank[j] = the number of elements before j in the order: i precedes j
-    // iff p[i] > p[j], or p[i] == p[j] and i < j. One compare per pair
-    // serves both elements; VecFromMask is -1 where true.
-    VI rank[kCapacity];
+    // iff p[i] > p[j], or p[i] == p[j] and i < j. VecFromMask is -1 where
+    // true.
     HWY_UNROLL(16)
     for (size_t j = 0; j < k; ++j) {
-      rank[j] = hn::Set(di, static_cast<int32_t>(k - 1 - j));
-    }
-    HWY_UNROLL(16)
-    for (size_t j = 1; j < k; ++j) {
+      VI rank = hn::Zero(di);
       HWY_UNROLL(16)
-      for (size_t i = 0; i < j; ++i) {
-        const VI precedes = hn::BitCast(
-            di, hn::VecFromMask(df, hn::Ge(priority[i], priority[j])));
-        rank[j] = hn::Sub(rank[j], precedes);
-        rank[i] = hn::Add(rank[i], precedes);
+      for (size_t i = 0; i < k; ++i) {
+        if (i == j) continue;
+        const auto precedes = i < j ? hn::Ge(priority[i], priority[j])
+                                    : hn::Gt(priority[i], priority[j]);
+        rank = hn::Sub(rank, hn::BitCast(di, hn::VecFromMask(df, precedes)));
       }
+      hn::Store(rank, di, staged_rank + j * lanes);
+      hn::Store(priority[j], df, staged_priority + j * lanes);
     }
+
+    // Flips: r = rint(x) + move where the element can move, and the error
+    // the flip records: e0 +- 1 there, 0 where it could not (a wasted
+    // pick); unflipped elements keep e0.
     const VF direction = hn::IfThenElse(up, one, hn::Neg(one));
     VI candidate = hn::Zero(di);
     VF candidate_priority = zero;
-    VI moved = hn::Zero(di);  // elements that flipped and could
+    VF moves = zero;
+    VD recorded_lo = hn::Zero(dd), recorded_hi = hn::Zero(dd);
+    VF squared_after = zero;
     HWY_UNROLL(16)
     for (size_t j = 0; j < k; ++j) {
-      const auto flipped = hn::Lt(rank[j], n);
-      const auto can = hn::Gt(priority[j], zero);
-      const auto moves_now = hn::And(flipped, hn::RebindMask(di, can));
-      moved = hn::Sub(moved, hn::VecFromMask(di, moves_now));
-      const auto selected = hn::Eq(rank[j], candidate_rank);
+      const VI rank = hn::Load(di, staged_rank + j * lanes);
+      const VF priority_j = hn::Load(df, staged_priority + j * lanes);
+      const auto flipped = hn::RebindMask(df, hn::Lt(rank, n));
+      const auto can = hn::Gt(priority_j, zero);
+      const auto selected = hn::Eq(rank, candidate_rank);
       candidate = hn::IfThenElse(selected, hn::Set(di, static_cast<int32_t>(j)),
                                  candidate);
       candidate_priority = hn::IfThenElse(hn::RebindMask(df, selected),
-                                          priority[j], candidate_priority);
-      // A flip records e0 +- 1 where the element can move, else 0.
-      float* HWY_RESTRICT staged_j = staged + j * lanes;
-      const VF e0_j = hn::Load(df, staged_j);
-      hn::Store(hn::IfThenElse(
-                    hn::RebindMask(df, flipped),
-                    hn::IfThenElseZero(can, hn::Add(e0_j, direction)), e0_j),
-                df, staged_j);
+                                          priority_j, candidate_priority);
+      const VF e0_j = hn::Load(df, staged_e0 + j * lanes);
+      const VF move = hn::IfThenElseZero(hn::And(flipped, can), direction);
+      const VF error = hn::Add(e0_j, move);
+      const VF recorded =
+          hn::IfThenElseZero(hn::Not(hn::AndNot(can, flipped)), error);
+      moves = hn::Add(moves, move);
+      squared_after = hn::Add(squared_after, hn::Mul(error, error));
+      recorded_lo = hn::Add(recorded_lo, promote_lo(recorded));
+      recorded_hi = hn::Add(recorded_hi, promote_hi(recorded));
+      hn::Store(move, df, move_g + j * lanes);
+      // x + e0 is rint(x) exactly (e0 = rint(x) - x is exact).
+      const VF r = hn::Add(hn::Add(hn::Load(df, xg + j * lanes), e0_j), move);
+      hn::Store(hn::ConvertTo(di, hn::Min(hn::Max(r, t_min), t_max)), di,
+                staged_q + j * lanes);
     }
-    const VF moves = hn::Mul(hn::ConvertTo(df, moved), direction);
-    hn::Store(hn::Add(sum_lo, hn::PromoteTo(dd, hn::LowerHalf(dh, moves))), dd,
-              s.kernel_after.get() + g);
-    hn::Store(hn::Add(sum_hi, hn::PromoteTo(dd, hn::UpperHalf(dh, moves))), dd,
+    // The stage moves a kernel's elements one way: |sum of moves| of a lane
+    // is its count of moved elements.
+    flips = hn::Add(flips, hn::Abs(moves));
+    hn::Store(hn::Add(sum_lo, promote_lo(moves)), dd, s.kernel_after.get() + g);
+    hn::Store(hn::Add(sum_hi, promote_hi(moves)), dd,
               s.kernel_after.get() + g + half);
+    hn::Store(recorded_lo, dd, s.kernel_recorded.get() + g);
+    hn::Store(recorded_hi, dd, s.kernel_recorded.get() + g + half);
+    squared_kernel[0] = hn::Add(squared_kernel[0], promote_lo(squared_after));
+    squared_kernel[1] = hn::Add(squared_kernel[1], promote_hi(squared_after));
 
     // The candidate's error now: a flip assigned +-(1 - p) if the element
-    // could move, else 0; an unflipped one still holds e0 in s.e.
-    // Over-flipped kernels offer the opposite direction, and the sign
-    // carries it (negative: up).
-    const VI candidate_offset = hn::Add(lane_offset, candidate);
+    // could move, else 0; an unflipped one still holds e0. Over-flipped
+    // kernels offer the opposite direction, and the sign carries it
+    // (negative: up).
     const auto candidate_flipped =
         hn::RebindMask(df, hn::Lt(candidate_rank, n));
+    const VF candidate_e0 = hn::GatherIndex(
+        df, staged_e0,
+        hn::Add(hn::Mul(candidate, hn::Set(di, static_cast<int32_t>(lanes))),
+                lane_index));
     const VF magnitude =
         hn::IfThenElse(candidate_flipped,
                        hn::IfThenElseZero(hn::Gt(candidate_priority, zero),
                                           hn::Sub(one, candidate_priority)),
-                       hn::Abs(hn::GatherIndex(df, eg, candidate_offset)));
-    hn::Store(
-        hn::Add(candidate_offset, hn::Set(di, static_cast<int32_t>(g * k))), di,
-        s.candidate.get() + g);
+                       hn::Abs(candidate_e0));
+    hn::Store(hn::Add(hn::Add(lane_offset, candidate),
+                      hn::Set(di, static_cast<int32_t>(g * k))),
+              di, s.candidate.get() + g);
     hn::Store(hn::IfThenElse(hn::Xor(up, over), hn::Neg(magnitude), magnitude),
               df, s.candidate_priority.get() + g);
-    float* HWY_RESTRICT e_out = s.e.get() + g * k;
+
+    int8_t* HWY_RESTRICT q_out = s.q.get() + g * k;
+    if constexpr (kTransposed) {
+      VF rows[8];
+      for (size_t j = 0; j < 8; ++j) {
+        rows[j] = hn::BitCast(df, hn::Load(di, staged_q + j * 8));
+      }
+      Transpose8x8(df, rows);
+      for (size_t l = 0; l < 8; ++l) {
+        hn::StoreU(hn::DemoteTo(d8, hn::BitCast(di, rows[l])), d8,
+                   q_out + l * k);
+      }
+      alignas(8) int8_t last[8];
+      hn::Store(hn::DemoteTo(d8, hn::Load(di, staged_q + 8 * 8)), d8, last);
+      for (size_t l = 0; l < 8; ++l) q_out[l * k + 8] = last[l];
+    } else {
+      HWY_UNROLL(16)
+      for (size_t j = 0; j < k; ++j) {
+        const VI q = hn::GatherIndex(
+            di, staged_q, hn::LoadU(di, lane_major_index + j * lanes));
+        hn::StoreU(hn::DemoteTo(d8, q), d8, q_out + j * lanes);
+      }
+    }
+  }
+  KernelStageSums sums;
+  sums.squared_rtn =
+      hn::GetLane(hn::SumOfLanes(dd, hn::Add(squared_rtn[0], squared_rtn[1])));
+  sums.squared_kernel = hn::GetLane(
+      hn::SumOfLanes(dd, hn::Add(squared_kernel[0], squared_kernel[1])));
+  sums.flips = static_cast<int64_t>(hn::GetLane(hn::SumOfLanes(df, flips)));
+  sums.tiny = !hn::AllFalse(du, hn::Lt(smallest, tiny_bound));
+  return sums;
+}
+
+// Each kernel's sum of e0 (s.e), sequential in double, as kernel_before,
+// kernel_after and kernel_recorded alike: the sums of a channel with no
+// kernel stage, Lanes(df) kernels at a time.
+template <size_t kFixedK>
+HWY_NOINLINE void KernelSumsLanes(size_t runtime_k, ChannelScratch& s) {
+  const size_t k = kFixedK != 0 ? kFixedK : runtime_k;
+  const hn::ScalableTag<float> df;
+  const hn::RebindToSigned<decltype(df)> di;
+  const hn::Repartition<double, decltype(df)> dd;
+  const hn::Half<decltype(df)> dh;
+  const size_t lanes = hn::Lanes(df);
+  const size_t half = hn::Lanes(dd);
+  const auto lane_offset =
+      hn::Mul(hn::Iota(di, 0), hn::Set(di, static_cast<int32_t>(k)));
+  for (size_t g = 0; g < s.kernels; g += lanes) {
+    const float* eg = s.e.get() + g * k;
+    auto sum_lo = hn::Zero(dd);
+    auto sum_hi = hn::Zero(dd);
     HWY_UNROLL(16)
     for (size_t j = 0; j < k; ++j) {
-      hn::Store(hn::GatherIndex(df, staged,
-                                hn::LoadU(di, lane_major_index + j * lanes)),
-                df, e_out + j * lanes);
+      const auto e0 = hn::GatherIndex(
+          df, eg, hn::Add(lane_offset, hn::Set(di, static_cast<int32_t>(j))));
+      sum_lo = hn::Add(sum_lo, hn::PromoteTo(dd, hn::LowerHalf(dh, e0)));
+      sum_hi = hn::Add(sum_hi, hn::PromoteTo(dd, hn::UpperHalf(dh, e0)));
+    }
+    for (double* sums : {s.kernel_before.get(), s.kernel_after.get(),
+                         s.kernel_recorded.get()}) {
+      hn::Store(sum_lo, dd, sums + g);
+      hn::Store(sum_hi, dd, sums + g + half);
     }
   }
 }

@@ -23,6 +23,7 @@ void LargeKernelPass(const ChannelGrid& grid, bool decide, ChannelScratch& s,
     const double sum = KernelErrorSum(e0, static_cast<int64_t>(k));
     s.kernel_before[kernel] = sum;
     s.kernel_after[kernel] = sum;
+    s.kernel_recorded[kernel] = sum;
     if (!decide) continue;
 
     const bool up = sum < 0;
@@ -62,6 +63,8 @@ void LargeKernelPass(const ChannelGrid& grid, bool decide, ChannelScratch& s,
       s.e[i] = FlipError(up, e0_i, move);
       if (SetMove(i, move, grid, s, tally)) ++tally.kernel_flips;
     }
+    s.kernel_recorded[kernel] =
+        KernelErrorSum(s.e.get() + begin, static_cast<int64_t>(k));
   }
 }
 

@@ -1,6 +1,6 @@
 // The kernel stage for kernels too large to rank in SIMD registers (more
 // than kMaxLaneKernel elements): one kernel at a time, with a sort. Same
-// outputs as KernelGroups (kernel_stage-inl.h).
+// outputs as KernelStageLanes (kernel_stage-inl.h).
 
 #ifndef SQUANT_CORE_FAST_LARGE_KERNEL_H_
 #define SQUANT_CORE_FAST_LARGE_KERNEL_H_

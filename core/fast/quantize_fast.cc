@@ -3,11 +3,13 @@
 // targets compute the same float32 operations in the same order, so they
 // give the same bytes as each other and as QuantizeChannelsReference.
 //
-// Per output channel: load and range (row_load), kernel stage with one
-// kernel per lane (kernel_stage), channel stage as a thresholded top-n
-// selection (channel_stage). Kernel-stage flips are applied as whole
-// vectors (kernel_moves); the channel stage's few flips update q, the
-// counts and the error sums element by element (moves.h).
+// Per output channel: load and range (row_load); for kernels up to 64
+// elements, the grid placement, the kernel stage with one kernel per lane
+// and the int8 values in one pass (kernel_stage); otherwise the placement
+// (row_load) and the kernel stage one kernel at a time (large_kernel); then
+// the channel stage as a thresholded top-n selection (channel_stage), whose
+// few flips update q, the counts and the error sums element by element
+// (moves.h).
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "core/fast/quantize_fast.cc"
@@ -24,7 +26,6 @@
 #include "absl/status/status.h"
 #include "core/channel_grid.h"
 #include "core/fast/channel_stage-inl.h"
-#include "core/fast/kernel_moves-inl.h"
 #include "core/fast/kernel_stage-inl.h"
 #include "core/fast/large_kernel.h"
 #include "core/fast/moves.h"
@@ -52,23 +53,6 @@ absl::Status QuantizeChannelsSimd(const WeightTensor& weights,
 
 #else
 
-// Kernel sizes worth a fully unrolled ranking network.
-inline constexpr size_t kUnrolledKernel = 9;  // 3x3
-
-inline void KernelPass(bool decide, const ChannelGrid& grid, ChannelScratch& s,
-                       MoveTally& tally) {
-  const size_t k = s.kernel_size;
-  if (k > kMaxLaneKernel) return LargeKernelPass(grid, decide, s, tally);
-  if (k == kUnrolledKernel) {
-    decide ? KernelGroups<kUnrolledKernel, true>(k, grid, s)
-           : KernelGroups<kUnrolledKernel, false>(k, grid, s);
-  } else {
-    decide ? KernelGroups<0, true>(k, grid, s)
-           : KernelGroups<0, false>(k, grid, s);
-  }
-  if (decide) KernelMoves(grid, s, tally);
-}
-
 // See ChannelScratch::lane_major_index.
 inline void SetLaneMajorIndex(ChannelScratch& s) {
   const size_t k = s.kernel_size;
@@ -80,23 +64,16 @@ inline void SetLaneMajorIndex(ChannelScratch& s) {
   }
 }
 
-// Sorts the elements at the grid's extremes: edges (rint(x) outside
-// [t_min, t_max], whose kernels' sums need clamping) and elements that
-// cannot flip toward -e0 (whose kernels are ranked with x).
-inline void ClassifyExtremes(const ChannelGrid& grid, ChannelScratch& s) {
+// Finds the edges among the elements at the grid's extremes: rint(x)
+// outside [t_min, t_max], where clamping may change q, so that their
+// kernels' sums are recomputed.
+inline void ClassifyEdges(const ChannelGrid& grid, ChannelScratch& s) {
   s.edges.clear();
-  const size_t lanes = hn::Lanes(hn::ScalableTag<float>());
   for (const int32_t i : s.extremes) {
-    const float x = s.x[i];
-    const float r0 = std::nearbyint(x);
-    const float e0 = r0 - x;
-    const size_t kernel = i / s.kernel_size;
+    const float r0 = std::nearbyint(s.x[s.Slot(i)]);
     if (r0 < grid.t_min || r0 > grid.t_max) {
       s.edges.push_back(i);
-      s.dirty[kernel] = 1;
-    }
-    if ((e0 < 0 && x >= grid.t_max) || (e0 > 0 && x <= grid.t_min)) {
-      s.blocked_groups[kernel / lanes] = 1;
+      s.dirty[i / s.kernel_size] = 1;
     }
   }
 }
@@ -118,14 +95,12 @@ inline void KernelStats(const ChannelGrid& grid, ChannelScratch& s,
       }
     }
     if (!s.dirty[kernel]) continue;
-    const float* x = s.x.get() + kernel * k;
-    const int8_t* q = s.q.get() + kernel * k;
     double before = 0, after = 0;
-    for (size_t j = 0; j < k; ++j) {
-      const float rtn =
-          std::clamp(std::nearbyint(x[j]), grid.t_min, grid.t_max);
-      before += static_cast<double>(rtn) - x[j];
-      after += static_cast<double>(q[j]) - x[j];
+    for (size_t i = kernel * k; i < (kernel + 1) * k; ++i) {
+      const float x = s.x[s.Slot(i)];
+      const float rtn = std::clamp(std::nearbyint(x), grid.t_min, grid.t_max);
+      before += static_cast<double>(rtn) - x;
+      after += static_cast<double>(s.q[i]) - x;
     }
     s.kernel_before[kernel] = before;
     s.kernel_after[kernel] = after;
@@ -167,9 +142,9 @@ inline void ChannelStatistics(const PositionSums& sums, const MoveTally& tally,
   double rtn_shift = 0, final_shift = 0;
   double edge_rtn = 0, edge_final = 0;  // largest |error| at the edges
   for (const int32_t i : s.edges) {
-    const float x = s.x[i];
+    const float x = s.x[s.Slot(i)];
     const float r0 = std::nearbyint(x);
-    const float r = r0 + s.move[i];
+    const float r = r0 + s.move[s.Slot(i)];
     const float rtn = std::clamp(r0, grid.t_min, grid.t_max);
     const float final_value = std::clamp(r, grid.t_min, grid.t_max);
     s.q[i] = static_cast<int8_t>(final_value);
@@ -200,6 +175,7 @@ inline void ChannelStatistics(const PositionSums& sums, const MoveTally& tally,
       sums.channel_sum + static_cast<double>(tally.move_sum) + final_shift);
   stats.max_kernel_error_sum_before =
       std::max<double>(sums.max_abs_error, edge_rtn);
+  // (K == 1 keeps x and move in memory order.)
   double moved = -1;
   for (const int32_t i : s.picks) {
     if (s.move[i] == 0) continue;
@@ -209,6 +185,21 @@ inline void ChannelStatistics(const PositionSums& sums, const MoveTally& tally,
   }
   stats.max_kernel_error_sum_after =
       std::max(moved >= 0 ? moved : sums.max_abs_error, edge_final);
+}
+
+// Kernel sizes worth a fully unrolled ranking network.
+inline constexpr size_t kUnrolledKernel = 9;  // 3x3
+
+// The lane-wise kernel stage, unrolled for 3x3 kernels.
+inline KernelStageSums KernelStage(size_t k, const ChannelGrid& grid, Grid kind,
+                                   ChannelScratch& s) {
+  const bool symmetric = kind == Grid::kSymmetric;
+  if (k == kUnrolledKernel) {
+    return symmetric ? KernelStageLanes<kUnrolledKernel, true>(k, grid, s)
+                     : KernelStageLanes<kUnrolledKernel, false>(k, grid, s);
+  }
+  return symmetric ? KernelStageLanes<0, true>(k, grid, s)
+                   : KernelStageLanes<0, false>(k, grid, s);
 }
 
 // Quantizes the non-degenerate channel in s.w into s.q; false if the
@@ -221,24 +212,36 @@ inline bool QuantizeChannel(const QuantOptions& options,
                                       options.mode == Mode::kSquantK);
   const bool channel_stage =
       options.mode == Mode::kSquant || options.mode == Mode::kSquantC;
-  // The sum of rint(x) - x in the canonical order serves the channel stage
-  // when no kernel stage runs, and the statistics when K == 1.
-  // KernelMoves writes every q and move after a lane-wise kernel stage.
-  const bool kernel_moves = kernel_stage && k <= kMaxLaneKernel;
-  const PositionSums sums =
-      kernel_stage ? PositionPass<true>(grid, options.grid, kernel_moves, s)
-                   : PositionPass<false>(grid, options.grid, kernel_moves, s);
-  if (std::isnan(sums.squared_error)) return false;
-  if (!kernel_moves) std::memset(s.move.get(), 0, s.size);
   std::memset(s.dirty.get(), 0, s.padded_kernels);
-  std::memset(s.blocked_groups.get(), 0, s.padded_kernels);
-  ClassifyExtremes(grid, s);
+  s.lane_layout = 0;
+  PositionSums sums;
   MoveTally tally;
+  if (kernel_stage && k <= kMaxLaneKernel) {
+    const KernelStageSums kernel = KernelStage(k, grid, options.grid, s);
+    if (std::isnan(kernel.squared_rtn)) return false;
+    sums.squared_error = kernel.squared_rtn;
+    sums.tiny = kernel.tiny;
+    tally.kernel_flips = kernel.flips;
+    tally.squared_delta = kernel.squared_kernel - kernel.squared_rtn;
+  } else {
+    sums = kernel_stage ? PositionPass<true>(grid, options.grid, s)
+                        : PositionPass<false>(grid, options.grid, s);
+    if (std::isnan(sums.squared_error)) return false;
+    std::memset(s.move.get(), 0, s.size * sizeof(float));
+    if (k > kMaxLaneKernel) {
+      LargeKernelPass(grid, kernel_stage, s, tally);
+    } else if (k > 1) {
+      k == kUnrolledKernel ? KernelSumsLanes<kUnrolledKernel>(k, s)
+                           : KernelSumsLanes<0>(k, s);
+    }
+  }
+  ClassifyEdges(grid, s);
   s.picks.clear();
-  if (k > 1) KernelPass(kernel_stage, grid, s, tally);
   if (channel_stage) {
-    const double sum = kernel_stage ? ChannelErrorSumSimd(s.e.get(), s.size)
-                                    : sums.channel_sum;
+    // The canonical channel sum (error_sum.h) adds the kernels' sums.
+    const double sum = k == 1 ? sums.channel_sum
+                              : FoldKernelSums(s.kernel_recorded.get(),
+                                               static_cast<int64_t>(s.kernels));
     ChannelStage(kernel_stage, sum, grid, s, tally);
   }
   ChannelStatistics(sums, tally, grid, s, stats);

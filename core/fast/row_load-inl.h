@@ -130,19 +130,18 @@ struct PositionSums {
   float max_abs_error = 0;
   // With a kernel stage: some 0 < |e0| < 2^-23, as every 0 < |x| < 2^-23
   // has (and a few larger x): the errors' double sums may round, so their
-  // order matters (see KernelGroups).
+  // order matters (see KernelStageLanes).
   bool tiny = false;
 };
 
 // Places the channel in s.w on the grid: x = (w * step) - offset, or
 // w / divisor on the symmetric grid (GridPosition's float32 operations);
-// e = e0 = rint(x) - x; q = clamp(rint(x)) unless kernel_moves will write
-// it (KernelMoves); the elements at x >= t_max or
+// e = e0 = rint(x) - x; q = clamp(rint(x)); the elements at x >= t_max or
 // x <= t_min in s.extremes; without a kernel stage, signed_priority too.
 // Past the end, x = e = signed_priority = 0.
 template <bool kKernelStage>
 HWY_NOINLINE PositionSums PositionPass(const ChannelGrid& grid, Grid kind,
-                                       bool kernel_moves, ChannelScratch& s) {
+                                       ChannelScratch& s) {
   const hn::ScalableTag<float> df;
   const hn::RebindToUnsigned<decltype(df)> du;
   const hn::Rebind<uint8_t, decltype(du)> d8;
@@ -191,12 +190,10 @@ HWY_NOINLINE PositionSums PositionPass(const ChannelGrid& grid, Grid kind,
                                 hn::And(hn::Gt(e0, zero), hn::Gt(xi, t_min)));
         hn::Store(hn::IfThenElseZero(can, e0), df, priority + i + b);
       }
-      if (!kernel_moves) {
-        // r + 1.5 * 2^23 holds r in its low mantissa bits, two's complement.
-        const auto biased = hn::Add(hn::Min(hn::Max(r0, t_min), t_max), bias);
-        hn::StoreU(hn::TruncateTo(d8, hn::BitCast(du, biased)), d8,
-                   reinterpret_cast<uint8_t*>(q) + i + b);
-      }
+      // r + 1.5 * 2^23 holds r in its low mantissa bits, two's complement.
+      const auto biased = hn::Add(hn::Min(hn::Max(r0, t_min), t_max), bias);
+      hn::StoreU(hn::TruncateTo(d8, hn::BitCast(du, biased)), d8,
+                 reinterpret_cast<uint8_t*>(q) + i + b);
       const VD lo = hn::PromoteTo(dd, hn::LowerHalf(dh, e0));
       const VD hi = hn::PromoteTo(dd, hn::UpperHalf(dh, e0));
       squared[0] = hn::Add(squared[0], hn::Mul(lo, lo));
@@ -238,7 +235,8 @@ HWY_NOINLINE PositionSums PositionPass(const ChannelGrid& grid, Grid kind,
     priority[i] = can ? e0 : 0.0f;
     // fmax/fmin, not clamp: a NaN from a non-finite input (reported after
     // this pass) must not reach the float-to-int cast, which is UB.
-    q[i] = static_cast<int8_t>(std::fmin(std::fmax(r0, grid.t_min), grid.t_max));
+    q[i] =
+        static_cast<int8_t>(std::fmin(std::fmax(r0, grid.t_min), grid.t_max));
     result.squared_error += static_cast<double>(e0) * e0;
     lanes16[i % kChannelSumLanes] += e0;
     result.max_abs_error = std::max(result.max_abs_error, std::fabs(e0));

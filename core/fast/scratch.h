@@ -36,15 +36,15 @@ struct ChannelScratch {
         x(Zeroed<float>(padded_size)),
         e(Zeroed<float>(padded_size)),
         signed_priority(Zeroed<float>(padded_size)),
-        move(Zeroed<int8_t>(padded_size)),
+        move(Zeroed<float>(padded_size)),
         q(Zeroed<int8_t>(padded_size)),
         kernel_before(Zeroed<double>(padded_kernels)),
         kernel_after(Zeroed<double>(padded_kernels)),
+        kernel_recorded(Zeroed<double>(padded_kernels)),
         candidate(Zeroed<int32_t>(padded_kernels)),
         candidate_priority(Zeroed<float>(padded_kernels)),
         dirty(Zeroed<uint8_t>(padded_kernels)),
-        positions(Zeroed<int32_t>(padded_size)),
-        blocked_groups(Zeroed<uint8_t>(padded_kernels)) {}
+        positions(Zeroed<int32_t>(padded_size)) {}
 
   const size_t kernels;         // N
   const size_t kernel_size;     // K
@@ -52,21 +52,38 @@ struct ChannelScratch {
   const size_t padded_kernels;  // N rounded up to whole vectors
   const size_t padded_size;     // covers both paddings
 
+  // Where element i's x and move are kept (w, e and q are always in memory
+  // order): i itself, or, after the lane-wise kernel stage, lane-major
+  // within groups of `lane_layout` kernels (see lane_major_index).
+  size_t Slot(size_t i) const {
+    if (lane_layout == 0) return i;
+    const size_t kernel = i / kernel_size;
+    const size_t lane = kernel % lane_layout;
+    return (kernel - lane) * kernel_size +
+           (i - kernel * kernel_size) * lane_layout + lane;
+  }
+  size_t lane_layout = 0;
+
   // One output channel, by element.
   hwy::AlignedFreeUniquePtr<float[]> w;  // input as float32
-  hwy::AlignedFreeUniquePtr<float[]> x;  // grid position
-  hwy::AlignedFreeUniquePtr<float[]> e;  // recorded error, rint(x) - x at first
+  hwy::AlignedFreeUniquePtr<float[]> x;  // grid position (by Slot)
+  // Recorded error, rint(x) - x at first (paths without the lane-wise
+  // kernel stage only).
+  hwy::AlignedFreeUniquePtr<float[]> e;
   // Element-stage priority with the direction in its sign: e0 where the
   // element can flip (up if negative, down if positive), else 0.
   hwy::AlignedFreeUniquePtr<float[]> signed_priority;
-  // Where r now is: rint(x) + move, move in {-1, 0, 1}.
-  hwy::AlignedFreeUniquePtr<int8_t[]> move;
+  // Where r now is: rint(x) + move, move in {-1, 0, 1} (by Slot).
+  hwy::AlignedFreeUniquePtr<float[]> move;
   hwy::AlignedFreeUniquePtr<int8_t[]> q;  // clamp(rint(x) + move)
 
   // One output channel, by kernel.
   hwy::AlignedFreeUniquePtr<double[]> kernel_before;  // sum of RTN errors
   hwy::AlignedFreeUniquePtr<double[]> kernel_after;   // sum of final errors
-  hwy::AlignedFreeUniquePtr<int32_t[]> candidate;     // element index
+  // Sum of the errors the kernel stage recorded (SQUANT.md section 2), in
+  // the canonical order: the channel stage's decision adds these.
+  hwy::AlignedFreeUniquePtr<double[]> kernel_recorded;
+  hwy::AlignedFreeUniquePtr<int32_t[]> candidate;  // element index
   // The candidate's channel-stage priority, signed as signed_priority.
   hwy::AlignedFreeUniquePtr<float[]> candidate_priority;
   // The kernel's sums must be recomputed element by element (an element
@@ -82,9 +99,6 @@ struct ChannelScratch {
   // lies outside [t_min, t_max].
   std::vector<int32_t> extremes;
   std::vector<int32_t> edges;
-  // By group of Lanes() kernels: one has an element that cannot flip toward
-  // -e0 for being at the grid's edge.
-  hwy::AlignedFreeUniquePtr<uint8_t[]> blocked_groups;
   // For groups of `lanes` kernels, one per lane: element p (memory order)
   // of a group is element p % K of lane p / K, stored lane-major at
   // (p % K) * lanes + p / K. Set by the SIMD code for its vector width.
