@@ -65,54 +65,80 @@ inline size_t CountAtLeast(const float* HWY_RESTRICT v, size_t count, bool up,
             : CountAtLeast<false>(v, count, threshold, largest);
 }
 
-// Positions of the min(n, #positive) largest positive priorities (as
-// above) of v[0..count), count a whole number of vectors, ties to the lower
-// position, into positions[0..returned), in no particular order.
-inline size_t SelectLargest(const float* HWY_RESTRICT v, size_t count, bool up,
-                            size_t n, int32_t* HWY_RESTRICT positions,
-                            std::vector<uint64_t>& keys) {
+// Writes the positions of v[0..count) (count a whole number of vectors)
+// whose priority for direction up is >= threshold into positions[0..) in
+// increasing order and returns how many. (Highway's CompressStore copies
+// its table to the stack on every call here: slower than this loop.)
+template <bool kUp>
+HWY_NOINLINE size_t CollectAtLeast(const float* HWY_RESTRICT v, size_t count,
+                                   float threshold,
+                                   int32_t* HWY_RESTRICT positions) {
   const hn::ScalableTag<float> df;
   const size_t lanes = hn::Lanes(df);
-  float max_priority;
-  // Priorities are never negative: ">= the smallest positive float" is
-  // "positive".
-  float at_least = std::numeric_limits<float>::denorm_min();
-  const size_t positive = CountAtLeast(v, count, up, at_least, &max_priority);
-  // Aim for a few more than n above the threshold, guessing from a uniform
-  // spread below the largest, then narrow the bracket.
-  const size_t target = n + 8;
-  const size_t cap = n + 32;
-  if (positive > cap) {
-    size_t enough = positive;
-    float too_high = std::numeric_limits<float>::infinity();
-    double fraction = static_cast<double>(target) / positive;
-    for (int attempt = 0; attempt < 8 && enough > cap; ++attempt) {
-      float t = static_cast<float>(max_priority * (1.0 - fraction));
-      if (!(t > at_least && t < too_high)) {
-        t = std::isinf(too_high) ? max_priority : (at_least + too_high) / 2;
-        if (!(t > at_least && t < too_high)) break;
-      }
-      float unused;
-      const size_t found = CountAtLeast(v, count, up, t, &unused);
-      if (found >= n) {
-        at_least = t;
-        enough = found;
-        fraction *= static_cast<double>(target) / found;
-      } else {
-        too_high = t;
-        fraction *= 2.0 * target / std::max<size_t>(found, 1);
-      }
-      fraction = std::min(fraction, 1.0);
-    }
-  }
-  const auto t = hn::Set(df, up ? -at_least : at_least);
+  const auto t = hn::Set(df, kUp ? -threshold : threshold);
   size_t collected = 0;
   for (size_t i = 0; i < count; i += lanes) {
     const auto vi = hn::Load(df, v + i);
-    uint64_t keep = MaskBits(df, up ? hn::Le(vi, t) : hn::Ge(vi, t));
+    uint64_t keep = MaskBits(df, kUp ? hn::Le(vi, t) : hn::Ge(vi, t));
     while (keep != 0) {
       positions[collected++] = static_cast<int32_t>(i + PopLowestBit(keep));
     }
+  }
+  return collected;
+}
+
+inline size_t CollectAtLeast(const float* HWY_RESTRICT v, size_t count, bool up,
+                             float threshold, int32_t* HWY_RESTRICT positions) {
+  return up ? CollectAtLeast<true>(v, count, threshold, positions)
+            : CollectAtLeast<false>(v, count, threshold, positions);
+}
+
+// Positions of the min(n, #positive) largest positive priorities (as
+// above) of v[0..count), count a whole number of vectors, ties to the lower
+// position, into positions[0..returned), in no particular order.
+// `guess`, if positive, is a threshold likely to leave a few more than n
+// above it: one pass then does, and counting passes narrow the threshold
+// only when it misses.
+inline size_t SelectLargest(const float* HWY_RESTRICT v, size_t count, bool up,
+                            size_t n, float guess,
+                            int32_t* HWY_RESTRICT positions,
+                            std::vector<uint64_t>& keys) {
+  const size_t target = n + 8;
+  const size_t cap = n + 32;
+  size_t collected = 0;
+  if (guess > 0) collected = CollectAtLeast(v, count, up, guess, positions);
+  if (guess <= 0 || collected < n || collected > 4 * cap) {
+    float max_priority;
+    // Priorities are never negative: ">= the smallest positive float" is
+    // "positive".
+    float at_least = std::numeric_limits<float>::denorm_min();
+    const size_t positive = CountAtLeast(v, count, up, at_least, &max_priority);
+    // Aim for a few more than n above the threshold, guessing from a
+    // uniform spread below the largest, then narrow the bracket.
+    if (positive > cap) {
+      size_t enough = positive;
+      float too_high = std::numeric_limits<float>::infinity();
+      double fraction = static_cast<double>(target) / positive;
+      for (int attempt = 0; attempt < 8 && enough > cap; ++attempt) {
+        float t = static_cast<float>(max_priority * (1.0 - fraction));
+        if (!(t > at_least && t < too_high)) {
+          t = std::isinf(too_high) ? max_priority : (at_least + too_high) / 2;
+          if (!(t > at_least && t < too_high)) break;
+        }
+        float unused;
+        const size_t found = CountAtLeast(v, count, up, t, &unused);
+        if (found >= n) {
+          at_least = t;
+          enough = found;
+          fraction *= static_cast<double>(target) / found;
+        } else {
+          too_high = t;
+          fraction *= 2.0 * target / std::max<size_t>(found, 1);
+        }
+        fraction = std::min(fraction, 1.0);
+      }
+    }
+    collected = CollectAtLeast(v, count, up, at_least, positions);
   }
   if (collected > n) {
     // Order by priority, then position, as one integer: a non-negative
@@ -156,8 +182,14 @@ inline void ChannelStage(bool after_kernel_stage, double sum,
   const size_t count =
       after_kernel_stage ? s.padded_kernels : RoundUp(s.size, hn::Lanes(df));
   int32_t* positions = s.positions.get();
+  // Without a kernel stage the priorities are |e0| on one side, about
+  // uniform in (0, 0.5] over half the elements: aim for n + 8 above.
+  const float guess =
+      after_kernel_stage
+          ? 0.0f
+          : static_cast<float>(0.5 * (1.0 - 2.0 * (n + 8) / count));
   const size_t selected =
-      SelectLargest(priority, count, up, n, positions, s.keys);
+      SelectLargest(priority, count, up, n, guess, positions, s.keys);
   for (size_t i = 0; i < selected; ++i) {
     s.picks.push_back(after_kernel_stage ? s.candidate[positions[i]]
                                          : positions[i]);

@@ -44,7 +44,7 @@ struct ChannelScratch {
         candidate(Zeroed<int32_t>(padded_kernels)),
         candidate_priority(Zeroed<float>(padded_kernels)),
         dirty(Zeroed<uint8_t>(padded_kernels)),
-        positions(Zeroed<int32_t>(padded_size)) {}
+        positions(Zeroed<int32_t>(padded_size + kMaxFloatLanes)) {}
 
   const size_t kernels;         // N
   const size_t kernel_size;     // K
@@ -90,8 +90,8 @@ struct ChannelScratch {
   // at the grid's edge or a channel-stage flip changed them).
   hwy::AlignedFreeUniquePtr<uint8_t[]> dirty;
 
-  // Channel-stage selection: positions at or above a threshold, and the
-  // elements the stage flips.
+  // Channel-stage selection: positions at or above a threshold (with room
+  // for a whole vector past the last), and the elements the stage flips.
   hwy::AlignedFreeUniquePtr<int32_t[]> positions;
   std::vector<uint64_t> keys;
   std::vector<int32_t> picks;
