@@ -36,6 +36,31 @@ namespace squant {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
+// FoldKernelSums (error_sum.h) with its 16 double lanes held in vectors;
+// sums[kernels..RoundUp(kernels, 16)) must be 0.
+inline double FoldKernelSumsSimd(const double* HWY_RESTRICT sums,
+                                 size_t kernels) {
+  const hn::ScalableTag<double> dd;
+  constexpr size_t kLanes = hn::MaxLanes(dd);
+  static_assert(kChannelSumLanes % kLanes == 0);
+  constexpr size_t kVectors = kChannelSumLanes / kLanes;
+  hn::Vec<decltype(dd)> lanes[kVectors];
+  for (size_t v = 0; v < kVectors; ++v) lanes[v] = hn::Zero(dd);
+  for (size_t i = 0; i < kernels; i += kChannelSumLanes) {
+    for (size_t v = 0; v < kVectors; ++v) {
+      lanes[v] = hn::Add(lanes[v], hn::LoadU(dd, sums + i + v * kLanes));
+    }
+  }
+  alignas(64) double folded[kChannelSumLanes];
+  for (size_t v = 0; v < kVectors; ++v) {
+    hn::Store(lanes[v], dd, folded + v * kLanes);
+  }
+  for (size_t half = kChannelSumLanes / 2; half >= 1; half /= 2) {
+    for (size_t j = 0; j < half; ++j) folded[j] += folded[j + half];
+  }
+  return folded[0];
+}
+
 // The priorities for direction up in signed_priority[0..count): p = -v
 // for up, v for down; only p > 0 counts. Counts those >= threshold (> 0),
 // and finds the largest, in one pass of compares.

@@ -239,9 +239,9 @@ inline bool QuantizeChannel(const QuantOptions& options,
   s.picks.clear();
   if (channel_stage) {
     // The canonical channel sum (error_sum.h) adds the kernels' sums.
-    const double sum = k == 1 ? sums.channel_sum
-                              : FoldKernelSums(s.kernel_recorded.get(),
-                                               static_cast<int64_t>(s.kernels));
+    const double sum =
+        k == 1 ? sums.channel_sum
+               : FoldKernelSumsSimd(s.kernel_recorded.get(), s.kernels);
     ChannelStage(kernel_stage, sum, grid, s, tally);
   }
   ChannelStatistics(sums, tally, grid, s, stats);
@@ -278,9 +278,9 @@ absl::Status QuantizeChannelsSimd(const WeightTensor& weights,
   SetLaneMajorIndex(s);
   for (int64_t m = first_channel; m < last_channel; ++m) {
     const bool symmetric = options.grid == Grid::kSymmetric;
-    const RowRange range = symmetric
-                               ? LoadRow<true>(weights, m, s.size, s.w.get())
-                               : LoadRow<false>(weights, m, s.size, s.w.get());
+    const RowRange range =
+        symmetric ? LoadRow<true>(weights, m, last_channel, s.size, s.w.get())
+                  : LoadRow<false>(weights, m, last_channel, s.size, s.w.get());
     const ChannelGrid grid =
         symmetric ? SymmetricGrid(range.max_abs, options.bits)
                   : AsymmetricGrid(range.lo, range.hi, options.bits);

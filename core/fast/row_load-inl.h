@@ -21,6 +21,7 @@
 #define SQUANT_CORE_FAST_ROW_LOAD_INL_H_
 #endif
 
+#include "hwy/cache_control.h"
 #include "hwy/highway.h"
 
 // HWY_SCALAR (x86-64 without SSSE3) has no half vectors; it uses the
@@ -69,16 +70,23 @@ inline float LoadScalarAsFloat(DType dtype, const uint8_t* data,
 
 // Converts `size` elements of dtype kDType at `row` into w and returns their
 // range (max_abs with kMaxAbs only). The dtype is a template parameter so
-// that the loop does not reload it after every store to w.
+// that the loop does not reload it after every store to w. Prefetches
+// `next_row` (the next channel's, or null): it then arrives while this
+// channel is quantized, which takes far longer than the load.
 template <bool kMaxAbs, DType kDType>
 HWY_INLINE RowRange LoadRowOf(const uint8_t* HWY_RESTRICT row, size_t size,
-                              float* HWY_RESTRICT w) {
+                              const uint8_t* next_row, float* HWY_RESTRICT w) {
   const hn::ScalableTag<float> df;
   const size_t lanes = hn::Lanes(df);
   const size_t element_bytes = static_cast<size_t>(DTypeSize(kDType));
   auto lo = hn::Set(df, std::numeric_limits<float>::infinity());
   auto hi = hn::Neg(lo);
   auto max_abs = hn::Zero(df);
+  if (next_row != nullptr) {
+    for (size_t byte = 0; byte < size * element_bytes; byte += 64) {
+      hwy::Prefetch(next_row + byte);
+    }
+  }
   size_t i = 0;
   for (; i + lanes <= size; i += lanes) {
     const auto v = LoadAsFloat(df, kDType, row + i * element_bytes);
@@ -106,17 +114,21 @@ HWY_INLINE RowRange LoadRowOf(const uint8_t* HWY_RESTRICT row, size_t size,
 // as they are (zero). Finiteness is checked later, for free (PositionSums).
 template <bool kMaxAbs>
 HWY_NOINLINE RowRange LoadRow(const WeightTensor& weights, int64_t channel,
-                              size_t size, float* HWY_RESTRICT w) {
+                              int64_t last_channel, size_t size,
+                              float* HWY_RESTRICT w) {
   const size_t element_bytes = static_cast<size_t>(DTypeSize(weights.dtype));
+  const size_t row_bytes = size * element_bytes;
   const uint8_t* row =
-      weights.data.data() + static_cast<size_t>(channel) * size * element_bytes;
+      weights.data.data() + static_cast<size_t>(channel) * row_bytes;
+  const uint8_t* next_row =
+      channel + 1 < last_channel ? row + row_bytes : nullptr;
   switch (weights.dtype) {
     case DType::kF32:
-      return LoadRowOf<kMaxAbs, DType::kF32>(row, size, w);
+      return LoadRowOf<kMaxAbs, DType::kF32>(row, size, next_row, w);
     case DType::kF16:
-      return LoadRowOf<kMaxAbs, DType::kF16>(row, size, w);
+      return LoadRowOf<kMaxAbs, DType::kF16>(row, size, next_row, w);
     case DType::kBF16:
-      return LoadRowOf<kMaxAbs, DType::kBF16>(row, size, w);
+      return LoadRowOf<kMaxAbs, DType::kBF16>(row, size, next_row, w);
   }
   return RowRange{};
 }
