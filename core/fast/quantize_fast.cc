@@ -227,8 +227,8 @@ inline bool QuantizeChannel(const QuantOptions& options,
     sums = kernel_stage ? PositionPass<true>(grid, options.grid, s)
                         : PositionPass<false>(grid, options.grid, s);
     if (std::isnan(sums.squared_error)) return false;
-    std::memset(s.move.get(), 0, s.size * sizeof(float));
     if (k > kMaxLaneKernel) {
+      std::memset(s.move.get(), 0, s.size * sizeof(float));
       LargeKernelPass(grid, kernel_stage, s, tally);
     } else if (k > 1) {
       k == kUnrolledKernel ? KernelSumsLanes<kUnrolledKernel>(k, s)
@@ -245,6 +245,11 @@ inline bool QuantizeChannel(const QuantOptions& options,
     ChannelStage(kernel_stage, sum, grid, s, tally);
   }
   ChannelStatistics(sums, tally, grid, s, stats);
+  // Without a kernel stage only the channel stage's picks moved: zero them
+  // for the next channel (cheaper than clearing every move).
+  if (s.lane_layout == 0) {
+    for (const int32_t i : s.picks) s.move[i] = 0;
+  }
   return true;
 }
 

@@ -197,11 +197,9 @@ HWY_NOINLINE PositionSums PositionPass(const ChannelGrid& grid, Grid kind,
       const auto e0 = hn::Sub(r0, xi);
       hn::Store(xi, df, x + i + b);
       hn::Store(e0, df, e + i + b);
-      if (!kKernelStage) {
-        const auto can = hn::Or(hn::And(hn::Lt(e0, zero), hn::Lt(xi, t_max)),
-                                hn::And(hn::Gt(e0, zero), hn::Gt(xi, t_min)));
-        hn::Store(hn::IfThenElseZero(can, e0), df, priority + i + b);
-      }
+      // Every element can flip toward -e0 but those at the grid's edge
+      // (extremes, fixed below).
+      if (!kKernelStage) hn::Store(e0, df, priority + i + b);
       // r + 1.5 * 2^23 holds r in its low mantissa bits, two's complement.
       const auto biased = hn::Add(hn::Min(hn::Max(r0, t_min), t_max), bias);
       hn::StoreU(hn::TruncateTo(d8, hn::BitCast(du, biased)), d8,
@@ -258,6 +256,12 @@ HWY_NOINLINE PositionSums PositionPass(const ChannelGrid& grid, Grid kind,
     }
   }
   if (!kKernelStage) {
+    for (const int32_t extreme : s.extremes) {
+      const float xi = x[extreme], e0 = e[extreme];
+      if ((e0 < 0 && xi >= grid.t_max) || (e0 > 0 && xi <= grid.t_min)) {
+        priority[extreme] = 0.0f;
+      }
+    }
     for (size_t half = kChannelSumLanes / 2; half >= 1; half /= 2) {
       for (size_t j = 0; j < half; ++j) lanes16[j] += lanes16[j + half];
     }
