@@ -90,6 +90,19 @@ TEST(PackInt4Test, RoundTripsRowsOfOddLength) {
   EXPECT_EQ(UnpackInt4(packed, geometry), values);
 }
 
+TEST(PackInt4Test, RoundTripsEveryValueInRowsOfEvenLength) {
+  const LayerGeometry geometry{4, 33, 2};  // rows of 66
+  std::vector<int8_t> values;
+  for (int i = 0; i < 4 * 66; ++i) {
+    values.push_back(static_cast<int8_t>((i * 7) % 16 - 8));
+  }
+  const std::vector<uint8_t> packed = PackInt4(values, geometry);
+  ASSERT_EQ(packed.size(), 4u * 33u);
+  // Row 1 starts at element 66: (66 * 7) % 16 - 8 = 6, then -3 (0xd).
+  EXPECT_EQ(packed[33], 0xd6);
+  EXPECT_EQ(UnpackInt4(packed, geometry), values);
+}
+
 TEST(NamesTest, ParseWhatTheyPrint) {
   for (Mode mode :
        {Mode::kSquant, Mode::kSquantK, Mode::kSquantC, Mode::kSquantE}) {
