@@ -10,7 +10,10 @@
 // Targets (issue 3): end to end within 1.5x of max(core, echo); ResNet-50
 // end to end under 188 ms (the paper's A100 figure).
 //
-// Usage: service_bench [--runs=N] [--workers=N]
+// Usage: service_bench [--runs=N] [--workers=N] [--only=e2e|core|echo|sink]
+// (--only runs one phase, e.g. under perf or valgrind).
+
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <atomic>
@@ -28,13 +31,19 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "bench/model_shapes.h"
+#include "client/cli/server_channel.h"
 #include "core/squant.h"
 #include "grpcpp/grpcpp.h"
+#include "server/allocator_tuning.h"
 #include "server/available_cpus.h"
+#include "server/layer_buffer.h"
 #include "server/logging.h"
+#include "server/received_request.h"
+#include "server/response_queue.h"
 #include "server/server.h"
 #include "squant/v1/quantization.grpc.pb.h"
 
@@ -44,7 +53,7 @@ namespace {
 using v1::QuantizeModelRequest;
 using v1::QuantizeModelResponse;
 
-constexpr int64_t kChunkBytes = 4 << 20;
+constexpr size_t kChunkBytes = 4 << 20;
 
 struct Layer {
   LayerShape shape;
@@ -66,14 +75,15 @@ std::vector<Layer> RandomModel(const ModelShapes& model) {
 
 // The echo-only service: every LayerChunk comes back as a LayerValues with
 // the same bytes (or empty, as a sink), pipelined with a few messages in
-// flight like the real server.
+// flight like the real server. It handles messages as squant-server does:
+// raw, a chunk's bytes copied once into a buffer of their own (as into a
+// layer) and sent back from it without another copy.
 class EchoReactor final
-    : public grpc::ServerBidiReactor<QuantizeModelRequest,
-                                     QuantizeModelResponse> {
+    : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   explicit EchoReactor(bool echo_bytes) : echo_bytes_(echo_bytes) {
     reading_ = true;
-    StartRead(&request_);
+    StartRead(&request_bytes_);
   }
 
   void OnReadDone(bool ok) override {
@@ -85,15 +95,8 @@ class EchoReactor final
         half_closed_ = true;
         finish = !writing_ && queue_.empty();
       } else {
-        if (request_.has_layer_chunk()) {
-          QuantizeModelResponse response;
-          v1::LayerValues& values = *response.mutable_layer_values();
-          values.set_layer_id(request_.layer_chunk().layer_id());
-          if (echo_bytes_) {
-            values.set_data(
-                std::move(*request_.mutable_layer_chunk()->mutable_data()));
-          }
-          queue_.push_back(std::move(response));
+        if (request_.Read(request_bytes_).ok() && request_.is_chunk()) {
+          queue_.push_back(Echo());
         }
         write = StartNextWriteLocked();
         read = queue_.size() < 4;
@@ -101,7 +104,7 @@ class EchoReactor final
       }
     }
     if (write) StartWrite(&writing_message_);
-    if (read) StartRead(&request_);
+    if (read) StartRead(&request_bytes_);
     if (finish) Finish(grpc::Status::OK);
   }
 
@@ -117,13 +120,25 @@ class EchoReactor final
       finish = half_closed_ && !writing_ && (queue_.empty() || !ok);
     }
     if (write) StartWrite(&writing_message_);
-    if (read) StartRead(&request_);
+    if (read) StartRead(&request_bytes_);
     if (finish) Finish(grpc::Status::OK);
   }
 
   void OnDone() override { delete this; }
 
  private:
+  grpc::ByteBuffer Echo() {
+    absl::StatusOr<server::LayerBuffer> copy =
+        server::AllocateLayerBuffer(request_.chunk_size());
+    if (!copy.ok()) std::exit(1);
+    request_.CopyChunkTo(copy->get());
+    const absl::Span<const uint8_t> bytes(
+        copy->get(), echo_bytes_ ? request_.chunk_size() : 0);
+    return server::LayerValuesMessage(
+        request_.chunk_layer_id(), 0, bytes,
+        std::make_shared<server::LayerBuffer>(*std::move(copy)));
+  }
+
   bool StartNextWriteLocked() {
     if (writing_ || queue_.empty()) return false;
     writing_message_ = std::move(queue_.front());
@@ -134,17 +149,22 @@ class EchoReactor final
 
   const bool echo_bytes_;
   std::mutex mu_;
-  QuantizeModelRequest request_;
-  QuantizeModelResponse writing_message_;
-  std::deque<QuantizeModelResponse> queue_;
+  grpc::ByteBuffer request_bytes_;
+  server::ReceivedRequest request_;
+  grpc::ByteBuffer writing_message_;
+  std::deque<grpc::ByteBuffer> queue_;
   bool reading_ = false, writing_ = false, half_closed_ = false;
 };
 
-class EchoService final : public v1::QuantizationService::CallbackService {
+class EchoService final
+    : public v1::QuantizationService::WithCallbackMethod_GetCapabilities<
+          v1::QuantizationService::WithCallbackMethod_QuantizeLayer<
+              v1::QuantizationService::WithRawCallbackMethod_QuantizeModel<
+                  v1::QuantizationService::Service>>> {
  public:
   explicit EchoService(bool echo_bytes) : echo_bytes_(echo_bytes) {}
-  grpc::ServerBidiReactor<QuantizeModelRequest, QuantizeModelResponse>*
-  QuantizeModel(grpc::CallbackServerContext*) override {
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* QuantizeModel(
+      grpc::CallbackServerContext*) override {
     return new EchoReactor(echo_bytes_);
   }
 
@@ -153,7 +173,8 @@ class EchoService final : public v1::QuantizationService::CallbackService {
 };
 
 // Streams the model (options, then each layer's header and 4 MiB chunks)
-// while a second thread reads every response; returns the wall time from
+// (sent without copying their bytes, as squant-cli does) while a second
+// thread reads every response; returns the wall time from
 // the first write to the final status.
 absl::Duration StreamModel(int port, const std::vector<Layer>& layers,
                            int64_t* bytes_back) {
@@ -162,11 +183,11 @@ absl::Duration StreamModel(int port, const std::vector<Layer>& layers,
   auto channel =
       grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", port),
                                 grpc::InsecureChannelCredentials(), args);
-  auto stub = v1::QuantizationService::NewStub(channel);
   channel->WaitForConnected(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
   grpc::ClientContext context;
   const absl::Time start = absl::Now();
-  auto stream = stub->QuantizeModel(&context);
+  std::unique_ptr<cli::ModelStream> stream =
+      cli::OpenModelStream(*channel, context);
   int64_t received = 0;
   std::thread reader([&] {
     QuantizeModelResponse response;
@@ -178,7 +199,7 @@ absl::Duration StreamModel(int port, const std::vector<Layer>& layers,
   });
   QuantizeModelRequest request;
   request.mutable_options()->mutable_defaults()->set_bits(4);
-  stream->Write(request);
+  stream->Write(cli::SerializeRequest(request));
   for (size_t id = 0; id < layers.size(); ++id) {
     const Layer& layer = layers[id];
     v1::LayerHeader& header = *request.mutable_layer_header();
@@ -187,14 +208,11 @@ absl::Duration StreamModel(int port, const std::vector<Layer>& layers,
     header.mutable_shape()->Assign(layer.shape.shape.begin(),
                                    layer.shape.shape.end());
     header.set_dtype(v1::DTYPE_F32);
-    stream->Write(request);
-    const int64_t total = static_cast<int64_t>(layer.bytes.size());
-    for (int64_t offset = 0; offset < total; offset += kChunkBytes) {
-      v1::LayerChunk& chunk = *request.mutable_layer_chunk();
-      chunk.set_layer_id(id);
-      chunk.set_data(layer.bytes.data() + offset,
-                     std::min(kChunkBytes, total - offset));
-      stream->Write(request);
+    stream->Write(cli::SerializeRequest(request));
+    const absl::Span<const uint8_t> bytes = layer.bytes;
+    for (size_t offset = 0; offset < bytes.size(); offset += kChunkBytes) {
+      stream->Write(
+          cli::LayerChunkRequest(id, bytes.subspan(offset, kChunkBytes)));
     }
   }
   stream->WritesDone();
@@ -241,8 +259,30 @@ std::unique_ptr<grpc::Server> StartEcho(EchoService& service, int* port) {
 
 double Ms(absl::Duration d) { return absl::ToDoubleMilliseconds(d); }
 
+// CPU time used by the whole process (client, servers and workers).
+absl::Duration ProcessCpuTime() {
+  rusage usage;
+  getrusage(RUSAGE_SELF, &usage);
+  return absl::DurationFromTimeval(usage.ru_utime) +
+         absl::DurationFromTimeval(usage.ru_stime);
+}
+
 struct Figures {
   std::vector<double> runs;
+  std::vector<double> cpu;
+  // Runs `run` (which returns its wall time) and records its wall time and
+  // the process's CPU time meanwhile.
+  template <typename Run>
+  void Measure(Run run) {
+    const absl::Duration cpu_before = ProcessCpuTime();
+    runs.push_back(Ms(run()));
+    cpu.push_back(Ms(ProcessCpuTime() - cpu_before));
+  }
+  double cpu_median() const {
+    std::vector<double> sorted = cpu;
+    std::sort(sorted.begin(), sorted.end());
+    return sorted[sorted.size() / 2];
+  }
   double best() const { return *std::min_element(runs.begin(), runs.end()); }
   double median() const {
     std::vector<double> sorted = runs;
@@ -252,12 +292,17 @@ struct Figures {
 };
 
 int Main(int argc, char** argv) {
+  // As squant-server does; it helps the echo and sink servers as much.
+  server::KeepFreedMemoryForReuse();
   int runs = 7;
   int workers = server::AvailableCpus();
+  std::string only;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (absl::StartsWith(arg, "--runs=")) {
       (void)absl::SimpleAtoi(arg.substr(7), &runs);
+    } else if (absl::StartsWith(arg, "--only=")) {
+      only = arg.substr(7);
     } else if (absl::StartsWith(arg, "--workers=")) {
       (void)absl::SimpleAtoi(arg.substr(10), &workers);
     }
@@ -285,36 +330,57 @@ int Main(int argc, char** argv) {
 
   Figures end_to_end, core, echoed, sunk;
   int64_t back = 0, echo_back = 0, sink_back = 0;
+  const auto wanted = [&](absl::string_view phase) {
+    return only.empty() || only == phase;
+  };
   StreamModel((*squant)->port(), layers, &back);  // warm-up
   for (int run = 0; run < runs; ++run) {
-    end_to_end.runs.push_back(
-        Ms(StreamModel((*squant)->port(), layers, &back)));
-    core.runs.push_back(Ms(CoreTime(layers, workers)));
-    echoed.runs.push_back(Ms(StreamModel(echo_port, layers, &echo_back)));
-    sunk.runs.push_back(Ms(StreamModel(sink_port, layers, &sink_back)));
+    if (wanted("e2e")) {
+      end_to_end.Measure(
+          [&] { return StreamModel((*squant)->port(), layers, &back); });
+    }
+    if (wanted("core")) {
+      core.Measure([&] { return CoreTime(layers, workers); });
+    }
+    if (wanted("echo")) {
+      echoed.Measure(
+          [&] { return StreamModel(echo_port, layers, &echo_back); });
+    }
+    if (wanted("sink")) {
+      sunk.Measure([&] { return StreamModel(sink_port, layers, &sink_back); });
+    }
   }
   (*squant)->Shutdown(absl::ZeroDuration());
   echo->Shutdown();
   sink->Shutdown();
 
-  const double baseline = std::max(core.median(), echoed.median());
   std::fprintf(stderr,
                "%s: %zu layers, %.2f M weights, %.1f MB F32 in, %.1f MB int8 "
-               "back; %d workers, %d runs (median / best, ms)\n",
+               "back; %d workers, %d runs (ms)\n",
                model.name.c_str(), layers.size(), model.elements() / 1e6,
                input_bytes / 1e6, back / 1e6, workers, runs);
-  std::fprintf(stderr, "  end to end (squant-server)  %8.1f  %8.1f\n",
-               end_to_end.median(), end_to_end.best());
-  std::fprintf(stderr, "  core in-process             %8.1f  %8.1f\n",
-               core.median(), core.best());
-  std::fprintf(stderr, "  echo server (%4.0f MB back)  %8.1f  %8.1f\n",
-               echo_back / 1e6, echoed.median(), echoed.best());
-  std::fprintf(stderr, "  sink server (acks only)     %8.1f  %8.1f\n",
-               sunk.median(), sunk.best());
   std::fprintf(stderr,
-               "  end to end / max(core, echo) = %.2f (target <= 1.5); "
-               "end to end %.1f ms (target < 188)\n",
-               end_to_end.median() / baseline, end_to_end.median());
+               "                              median      best  CPU median "
+               "(all threads)\n");
+  const std::string echo_label =
+      absl::StrFormat("echo server (%4.0f MB back)", echo_back / 1e6);
+  for (const auto& [label, figures] :
+       {std::pair<std::string, const Figures*>{"end to end (squant-server)",
+                                               &end_to_end},
+        {"core in-process", &core},
+        {echo_label, &echoed},
+        {"sink server (acks only)", &sunk}}) {
+    if (figures->runs.empty()) continue;
+    std::fprintf(stderr, "  %-26s  %8.1f  %8.1f  %8.1f\n", label.c_str(),
+                 figures->median(), figures->best(), figures->cpu_median());
+  }
+  if (only.empty()) {
+    const double baseline = std::max(core.median(), echoed.median());
+    std::fprintf(stderr,
+                 "  end to end / max(core, echo) = %.2f (target <= 1.5); "
+                 "end to end %.1f ms (target < 188)\n",
+                 end_to_end.median() / baseline, end_to_end.median());
+  }
   return 0;
 }
 

@@ -26,7 +26,7 @@ v1::Grid ToProto(Grid grid) {
   return v1::GRID_UNSPECIFIED;
 }
 
-v1::DType ToProto(DType dtype) {
+v1::Dtype ToProto(DType dtype) {
   switch (dtype) {
     case DType::kF32:
       return v1::DTYPE_F32;

@@ -11,7 +11,7 @@ namespace squant {
 
 v1::Mode ToProto(Mode mode);
 v1::Grid ToProto(Grid grid);
-v1::DType ToProto(DType dtype);
+v1::Dtype ToProto(DType dtype);
 
 }  // namespace squant
 

@@ -35,7 +35,7 @@ configure() {  # configure DIR [cmake args...]
 sanitized_targets=(squant_core_test squant_fast_test golden_test
   squant_safetensors_test squant-server model_stream_test
   model_stream_errors_test service_test server_process_test tls_test
-  worker_pool_test)
+  worker_pool_test connection_age_test raw_request_test)
 
 step() { printf '\n=== %s (%s)\n' "$1" "$(date +%T)"; }
 

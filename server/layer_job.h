@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "core/squant.h"
+#include "server/layer_buffer.h"
 #include "server/layer_plan.h"
 #include "server/metrics.h"
 #include "server/worker_pool.h"
@@ -26,7 +27,7 @@ namespace squant::server {
 // A layer's input bytes: owned (assembled from a stream's chunks) or
 // borrowed (a unary request's field, alive until the call finishes).
 struct LayerInput {
-  std::unique_ptr<uint8_t[]> owned;
+  LayerBuffer owned;
   absl::Span<const uint8_t> bytes;
 };
 

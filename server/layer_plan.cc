@@ -38,7 +38,7 @@ absl::StatusOr<Grid> FromProto(v1::Grid grid) {
   }
 }
 
-absl::StatusOr<DType> FromProto(v1::DType dtype) {
+absl::StatusOr<DType> FromProto(v1::Dtype dtype) {
   switch (dtype) {
     case v1::DTYPE_F32:
       return DType::kF32;
@@ -49,7 +49,7 @@ absl::StatusOr<DType> FromProto(v1::DType dtype) {
     default:
       return ServiceError(
           ErrorReason::kInvalidShape,
-          absl::StrCat("dtype ", v1::DType_Name(dtype), " (",
+          absl::StrCat("dtype ", v1::Dtype_Name(dtype), " (",
                        static_cast<int>(dtype), ") is not F32, F16 or BF16"));
   }
 }
@@ -97,7 +97,7 @@ absl::StatusOr<LayerOptions> ResolveOptions(
 
 absl::StatusOr<LayerPlan> PlanLayer(uint64_t layer_id, absl::string_view name,
                                     absl::Span<const int64_t> shape,
-                                    v1::DType dtype,
+                                    v1::Dtype dtype,
                                     const LayerOptions& defaults,
                                     const v1::QuantizationOptions& overrides,
                                     const LayerLimits& limits) {

@@ -50,7 +50,7 @@ LayerOptions ServerDefaultOptions();
 // over the limits.
 absl::StatusOr<LayerPlan> PlanLayer(uint64_t layer_id, absl::string_view name,
                                     absl::Span<const int64_t> shape,
-                                    v1::DType dtype,
+                                    v1::Dtype dtype,
                                     const LayerOptions& defaults,
                                     const v1::QuantizationOptions& overrides,
                                     const LayerLimits& limits);

@@ -3,7 +3,10 @@
 namespace squant::server {
 
 void MemoryBudget::AddBuffered(int64_t bytes) {
-  buffered_.fetch_add(bytes);
+  const int64_t now = buffered_.fetch_add(bytes) + bytes;
+  for (int64_t peak = peak_.load(); now > peak;) {
+    if (peak_.compare_exchange_weak(peak, now)) break;
+  }
   gauge_.Increment(static_cast<double>(bytes));
 }
 

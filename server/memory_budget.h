@@ -30,11 +30,14 @@ class MemoryBudget {
     return buffered_.load() <= cap_bytes_ || queued_layers_.load() == 0;
   }
   int64_t buffered_bytes() const { return buffered_.load(); }
+  // The most buffered_bytes() has been since the server started.
+  int64_t peak_buffered_bytes() const { return peak_.load(); }
 
  private:
   const int64_t cap_bytes_;
   prometheus::Gauge& gauge_;
   std::atomic<int64_t> buffered_{0};
+  std::atomic<int64_t> peak_{0};
   std::atomic<int64_t> queued_layers_{0};
 };
 

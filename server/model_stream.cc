@@ -1,8 +1,6 @@
 #include "server/model_stream.h"
 
-#include <cstring>
 #include <memory>
-#include <new>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -114,13 +112,17 @@ absl::Status ModelStream::CancellationError() const {
 }
 
 absl::Status ModelStream::HandleRequest() {
-  switch (request_.kind_case()) {
+  if (absl::Status status = request_.Read(request_bytes_); !status.ok()) {
+    return status;
+  }
+  if (request_.is_chunk()) return HandleChunk();
+  const v1::QuantizeModelRequest& request = request_.message();
+  switch (request.kind_case()) {
     case v1::QuantizeModelRequest::kOptions:
-      return HandleOptions(request_.options());
+      return HandleOptions(request.options());
     case v1::QuantizeModelRequest::kLayerHeader:
-      return HandleHeader(request_.layer_header());
-    case v1::QuantizeModelRequest::kLayerChunk:
-      return HandleChunk(request_.layer_chunk());
+      return HandleHeader(request.layer_header());
+    case v1::QuantizeModelRequest::kLayerChunk:  // is_chunk() above
     case v1::QuantizeModelRequest::KIND_NOT_SET:
       break;
   }
@@ -167,36 +169,36 @@ absl::Status ModelStream::HandleHeader(const v1::LayerHeader& header) {
                 header.dtype(), defaults_, header.overrides(), limits);
   if (!plan.ok()) return plan.status();
   IncomingLayer layer;
-  try {
-    layer.buffer = std::make_unique_for_overwrite<uint8_t[]>(plan->input_bytes);
-  } catch (const std::bad_alloc&) {
-    return ServiceError(
-        ErrorReason::kLayerTooLarge,
-        absl::StrCat(label, ": cannot allocate ", plan->input_bytes, " bytes"));
+  absl::StatusOr<LayerBuffer> buffer = AllocateLayerBuffer(plan->input_bytes);
+  if (!buffer.ok()) {
+    return ServiceError(ErrorReason::kLayerTooLarge,
+                        absl::StrCat(label, ": ", buffer.status().message()));
   }
+  layer.buffer = *std::move(buffer);
   layer.plan = *std::move(plan);
   incoming_.emplace(header.layer_id(), std::move(layer));
   return absl::OkStatus();
 }
 
-absl::Status ModelStream::HandleChunk(const v1::LayerChunk& chunk) {
+absl::Status ModelStream::HandleChunk() {
+  const uint64_t layer_id = request_.chunk_layer_id();
   if (state_ == State::kAwaitingOptions) {
     return ServiceError(ErrorReason::kInvalidOptions,
-                        absl::StrCat("layer ", chunk.layer_id(),
+                        absl::StrCat("layer ", layer_id,
                                      ": chunk sent before ModelOptions, which "
                                      "must be the first message"));
   }
-  auto it = incoming_.find(chunk.layer_id());
+  auto it = incoming_.find(layer_id);
   if (it == incoming_.end()) {
     return ServiceError(
         ErrorReason::kUnknownLayer,
-        absl::StrCat("layer ", chunk.layer_id(), ": chunk for a layer ",
-                     announced_ids_.contains(chunk.layer_id())
+        absl::StrCat("layer ", layer_id, ": chunk for a layer ",
+                     announced_ids_.contains(layer_id)
                          ? "whose bytes are all received already"
                          : "never announced by a LayerHeader"));
   }
   IncomingLayer& layer = it->second;
-  const int64_t size = static_cast<int64_t>(chunk.data().size());
+  const int64_t size = static_cast<int64_t>(request_.chunk_size());
   if (size > layer.plan.input_bytes - layer.received) {
     return ServiceError(
         ErrorReason::kByteCount,
@@ -206,7 +208,7 @@ absl::Status ModelStream::HandleChunk(const v1::LayerChunk& chunk) {
                      DTypeName(layer.plan.dtype), " needs ",
                      layer.plan.input_bytes));
   }
-  std::memcpy(layer.buffer.get() + layer.received, chunk.data().data(), size);
+  request_.CopyChunkTo(layer.buffer.get() + layer.received);
   layer.received += size;
   buffered_bytes_ += size;
   bytes_received_ += size;
@@ -393,12 +395,14 @@ ModelStream::Io ModelStream::NextIo() {
       write_in_flight_ = true;
       io.write = true;
     } else if (state_ == State::kHalfClosed && jobs_in_flight_ == 0) {
-      v1::ModelSummary& summary = *response_.mutable_summary();
+      v1::QuantizeModelResponse last;
+      v1::ModelSummary& summary = *last.mutable_summary();
       summary.set_layers(layers_done_);
       summary.set_elements(elements_done_);
       summary.set_bytes_received(bytes_received_);
       summary.set_bytes_sent(bytes_sent_);
       summary.set_seconds(absl::ToDoubleSeconds(absl::Now() - start_));
+      response_ = SerializeResponse(last);
       state_ = State::kFinishing;
       finish_started_ = true;
       runtime_.metrics.MessageSent(RpcMethod::kQuantizeModel);
@@ -427,7 +431,7 @@ void ModelStream::Run(const Io& io) {
     return;
   }
   if (io.write) StartWrite(&response_);
-  if (io.read) StartRead(&request_);
+  if (io.read) StartRead(&request_bytes_);
   if (io.finish) Finish(*io.finish);
 }
 

@@ -8,6 +8,9 @@
 //
 // Reading: one StartRead at a time, issued only while the stream's and the
 // server's memory budgets allow (backpressure through HTTP/2 flow control).
+// Messages arrive and leave as raw bytes (the method is registered raw) so
+// that tensor bytes are copied once on the way in (ReceivedRequest) and not
+// at all on the way out (ResponseQueue).
 // Complete layers go to the worker pool; results are written one
 // StartWrite at a time from a ResponseQueue, in order of completion.
 // gRPC may run a reaction inline from StartRead/StartWrite/Finish, so those
@@ -29,8 +32,10 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
+#include "server/layer_buffer.h"
 #include "server/layer_job.h"
 #include "server/layer_plan.h"
+#include "server/received_request.h"
 #include "server/response_queue.h"
 #include "server/service_runtime.h"
 #include "server/stream_registry.h"
@@ -39,8 +44,7 @@
 namespace squant::server {
 
 class ModelStream final
-    : public grpc::ServerBidiReactor<v1::QuantizeModelRequest,
-                                     v1::QuantizeModelResponse>,
+    : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>,
       public RegisteredStream {
  public:
   // Deletes itself once gRPC is done with it and no worker holds it.
@@ -63,7 +67,7 @@ class ModelStream final
   // its header (allocated, not touched: pages cost memory as bytes land).
   struct IncomingLayer {
     LayerPlan plan;
-    std::unique_ptr<uint8_t[]> buffer;
+    LayerBuffer buffer;
     int64_t received = 0;
   };
 
@@ -84,8 +88,7 @@ class ModelStream final
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status HandleHeader(const v1::LayerHeader& header)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status HandleChunk(const v1::LayerChunk& chunk)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status HandleChunk() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void HandleHalfClose() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void StartQuantizing(IncomingLayer layer) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnLayerDone(LayerJobDone done);
@@ -111,8 +114,9 @@ class ModelStream final
   State state_ ABSL_GUARDED_BY(mu_) = State::kAwaitingOptions;
   LayerOptions defaults_ ABSL_GUARDED_BY(mu_);
   std::string model_name_ ABSL_GUARDED_BY(mu_);
-  v1::QuantizeModelRequest request_ ABSL_GUARDED_BY(mu_);
-  v1::QuantizeModelResponse response_ ABSL_GUARDED_BY(mu_);
+  grpc::ByteBuffer request_bytes_ ABSL_GUARDED_BY(mu_);
+  ReceivedRequest request_ ABSL_GUARDED_BY(mu_);
+  grpc::ByteBuffer response_ ABSL_GUARDED_BY(mu_);
   int64_t response_value_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   bool read_in_flight_ ABSL_GUARDED_BY(mu_) = false;
   bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;

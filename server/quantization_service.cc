@@ -41,7 +41,7 @@ void FinishUnary(ServiceMetrics& metrics, RpcMethod method,
 
 }  // namespace
 
-grpc::ServerBidiReactor<v1::QuantizeModelRequest, v1::QuantizeModelResponse>*
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>*
 QuantizationService::QuantizeModel(grpc::CallbackServerContext* context) {
   return new ModelStream(context, runtime_);
 }
@@ -122,7 +122,7 @@ grpc::ServerUnaryReactor* QuantizationService::GetCapabilities(
   }
   response->add_grids(v1::GRID_ASYMMETRIC);
   response->add_grids(v1::GRID_SYMMETRIC);
-  for (v1::DType dtype : {v1::DTYPE_F32, v1::DTYPE_F16, v1::DTYPE_BF16}) {
+  for (v1::Dtype dtype : {v1::DTYPE_F32, v1::DTYPE_F16, v1::DTYPE_BF16}) {
     response->add_dtypes(dtype);
   }
   response->set_max_layer_bytes(config.max_layer_bytes);

@@ -1,5 +1,7 @@
 // squant.v1.QuantizationService on gRPC's callback API. Thin: streams go to
 // ModelStream, unary layers to the worker pool; no work on gRPC's threads.
+// QuantizeModel is registered raw (messages as bytes): ModelStream parses
+// and serializes them itself to avoid copying tensor bytes.
 
 #ifndef SQUANT_SERVER_QUANTIZATION_SERVICE_H_
 #define SQUANT_SERVER_QUANTIZATION_SERVICE_H_
@@ -11,12 +13,15 @@
 namespace squant::server {
 
 class QuantizationService final
-    : public v1::QuantizationService::CallbackService {
+    : public v1::QuantizationService::WithCallbackMethod_GetCapabilities<
+          v1::QuantizationService::WithCallbackMethod_QuantizeLayer<
+              v1::QuantizationService::WithRawCallbackMethod_QuantizeModel<
+                  v1::QuantizationService::Service>>> {
  public:
   explicit QuantizationService(ServiceRuntime& runtime) : runtime_(runtime) {}
 
-  grpc::ServerBidiReactor<v1::QuantizeModelRequest, v1::QuantizeModelResponse>*
-  QuantizeModel(grpc::CallbackServerContext* context) override;
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* QuantizeModel(
+      grpc::CallbackServerContext* context) override;
 
   grpc::ServerUnaryReactor* QuantizeLayer(
       grpc::CallbackServerContext* context,

@@ -1,6 +1,7 @@
 #include "server/server.h"
 
 #include <algorithm>
+#include <climits>
 #include <exception>
 #include <fstream>
 #include <sstream>
@@ -8,7 +9,9 @@
 #include <utility>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -59,6 +62,12 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
   }
   options.pem_key_cert_pairs.push_back({*key, *cert});
   return grpc::SslServerCredentials(options);
+}
+
+// A channel argument in milliseconds; gRPC reads INT_MAX as "never".
+int ChannelArgMillis(absl::Duration duration) {
+  if (duration >= absl::Milliseconds(INT_MAX)) return INT_MAX;
+  return static_cast<int>(absl::ToInt64Milliseconds(duration));
 }
 
 void SetServing(grpc::Server& server) {
@@ -123,6 +132,11 @@ absl::Status SquantServer::Build() {
   builder.RegisterService(service_.get());
   builder.SetMaxReceiveMessageSize(
       static_cast<int>(MaxReceiveMessageBytes(config_)));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
+                             ChannelArgMillis(config_.max_connection_age));
+  builder.AddChannelArgument(
+      GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+      ChannelArgMillis(config_.max_connection_age_grace));
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port_ == 0) {
     return absl::UnavailableError(absl::StrCat(

@@ -45,6 +45,7 @@ class SquantServer {
 
   // Input bytes received and not yet quantized (squant_buffered_bytes).
   int64_t buffered_bytes() const { return budget_->buffered_bytes(); }
+  int64_t peak_buffered_bytes() const { return budget_->peak_buffered_bytes(); }
   int open_streams() { return calls_->open_streams(); }
 
  private:

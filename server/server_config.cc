@@ -56,6 +56,12 @@ absl::Status ValidateConfig(const ServerConfig& config) {
     return absl::InvalidArgumentError(
         "--stream_idle_timeout must be positive and --shutdown_grace >= 0");
   }
+  if (config.max_connection_age <= absl::ZeroDuration() ||
+      config.max_connection_age_grace <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "--max_connection_age and --max_connection_age_grace must be "
+        "positive (\"inf\" for no limit)");
+  }
   if (config.tls_cert.empty() != config.tls_key.empty()) {
     return absl::InvalidArgumentError(
         "--tls_cert and --tls_key must be given together");

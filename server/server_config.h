@@ -33,6 +33,12 @@ struct ServerConfig {
   int64_t chunk_bytes = 4 * kMiB;
   absl::Duration stream_idle_timeout = absl::Seconds(60);
   absl::Duration shutdown_grace = absl::Seconds(25);
+  // A connection this old is sent GOAWAY, so that its client reconnects
+  // and lands on replicas added since; its running calls then get the
+  // grace to end before the connection is closed. InfiniteDuration() keeps
+  // connections (and calls) for as long as they last.
+  absl::Duration max_connection_age = absl::Minutes(30);
+  absl::Duration max_connection_age_grace = absl::Minutes(10);
   // PEM file paths; TLS is on when tls_cert is set, mutual TLS when
   // tls_client_ca is set too.
   std::string tls_cert;

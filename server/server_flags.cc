@@ -57,6 +57,16 @@ ABSL_FLAG(absl::Duration, shutdown_grace,
           squant::server::ServerConfig{}.shutdown_grace,
           "On SIGTERM/SIGINT, how long running calls may take to finish "
           "before they are cancelled.");
+ABSL_FLAG(absl::Duration, max_connection_age,
+          squant::server::ServerConfig{}.max_connection_age,
+          "A client connection this old (+/-10% jitter) is asked to go away "
+          "(HTTP/2 GOAWAY): its client reconnects and may pick a replica "
+          "added since. Running calls are not cut at once. \"inf\": never.");
+ABSL_FLAG(absl::Duration, max_connection_age_grace,
+          squant::server::ServerConfig{}.max_connection_age_grace,
+          "After --max_connection_age, how long the calls still running on "
+          "the connection may take before it is closed (they then fail "
+          "UNAVAILABLE). \"inf\": wait for them.");
 ABSL_FLAG(std::string, tls_cert, "",
           "PEM certificate chain; enables TLS (with --tls_key). Without it "
           "the server is plaintext.");
@@ -86,6 +96,9 @@ absl::StatusOr<ServerConfig> ConfigFromFlags() {
   config.chunk_bytes = absl::GetFlag(FLAGS_chunk_bytes);
   config.stream_idle_timeout = absl::GetFlag(FLAGS_stream_idle_timeout);
   config.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
+  config.max_connection_age = absl::GetFlag(FLAGS_max_connection_age);
+  config.max_connection_age_grace =
+      absl::GetFlag(FLAGS_max_connection_age_grace);
   config.tls_cert = absl::GetFlag(FLAGS_tls_cert);
   config.tls_key = absl::GetFlag(FLAGS_tls_key);
   config.tls_client_ca = absl::GetFlag(FLAGS_tls_client_ca);

@@ -9,6 +9,7 @@
 
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "server/allocator_tuning.h"
 #include "server/logging.h"
 #include "server/server.h"
 #include "server/server_config.h"
@@ -32,6 +33,7 @@ int main(int argc, char** argv) {
       "Quantizes neural-network weights with SQuant over gRPC "
       "(squant.v1.QuantizationService).");
   absl::ParseCommandLine(argc, argv);
+  squant::server::KeepFreedMemoryForReuse();
   // Blocked before any thread starts, so every thread inherits the mask and
   // only the sigwait below receives them.
   const sigset_t signals = TerminationSignals();

@@ -17,6 +17,7 @@
 #include "client/cli/exit_code.h"
 #include "client/cli/page_release.h"
 #include "client/cli/proto_conversions.h"
+#include "client/cli/server_channel.h"
 #include "grpcpp/client_context.h"
 #include "squant/v1/quantization.grpc.pb.h"
 
@@ -132,7 +133,6 @@ class Run {
         out_(out),
         progress_(progress),
         reports_(reports),
-        stub_(v1::QuantizationService::NewStub(options.channel)),
         attempts_(tasks.size(), 0) {
     for (size_t i = 0; i < tasks.size(); ++i) pending_.push_back(i);
   }
@@ -237,16 +237,15 @@ class Run {
       if (!fatal_.ok()) return absl::CancelledError("run failed");
       live_contexts_.insert(&session.context);
     }
-    std::unique_ptr<grpc::ClientReaderWriter<v1::QuantizeModelRequest,
-                                             v1::QuantizeModelResponse>>
-        stream = stub_->QuantizeModel(&session.context);
+    std::unique_ptr<ModelStream> stream =
+        OpenModelStream(*options_.channel, session.context);
     std::thread reader([&] { ReadResults(*stream, session); });
 
     // Every layer header carries its options in full, so the model's
     // defaults are left to the server.
     v1::QuantizeModelRequest request;
     request.mutable_options()->set_model_name("squant-cli");
-    bool writable = stream->Write(request);
+    bool writable = stream->Write(SerializeRequest(request));
     while (writable) {
       std::optional<size_t> task = NextTask(session);
       if (!task.has_value()) break;
@@ -292,9 +291,8 @@ class Run {
     return task;
   }
 
-  bool SendLayer(grpc::ClientReaderWriter<v1::QuantizeModelRequest,
-                                          v1::QuantizeModelResponse>& stream,
-                 size_t index) {
+  // The chunks reference the input's mapping, which outlives the stream.
+  bool SendLayer(ModelStream& stream, size_t index) {
     const LayerTask& task = tasks_[index];
     v1::QuantizeModelRequest request;
     v1::LayerHeader& header = *request.mutable_layer_header();
@@ -303,24 +301,18 @@ class Run {
     for (int64_t dim : task.tensor->shape) header.add_shape(dim);
     header.set_dtype(ToProto(task.dtype));
     *header.mutable_overrides() = ToProto(task.options, task.pack);
-    if (!stream.Write(request)) return false;
+    if (!stream.Write(SerializeRequest(request))) return false;
     for (uint64_t offset = 0; offset < task.data.size();
          offset += limits_.chunk_bytes) {
       const absl::Span<const uint8_t> piece =
           task.data.subspan(offset, limits_.chunk_bytes);
-      request.Clear();
-      v1::LayerChunk& chunk = *request.mutable_layer_chunk();
-      chunk.set_layer_id(index);
-      chunk.set_data(piece.data(), piece.size());
-      if (!stream.Write(request)) return false;
+      if (!stream.Write(LayerChunkRequest(index, piece))) return false;
       ReleaseMappedPages(piece);
     }
     return true;
   }
 
-  void ReadResults(grpc::ClientReaderWriter<v1::QuantizeModelRequest,
-                                            v1::QuantizeModelResponse>& stream,
-                   Session& session) {
+  void ReadResults(ModelStream& stream, Session& session) {
     v1::QuantizeModelResponse response;
     // The layer whose values are arriving (a LayerResult announces it and
     // its values follow, never interleaved with another layer's).
@@ -429,7 +421,6 @@ class Run {
   QuantizedModelWriter& out_;
   Progress& progress_;
   std::vector<LayerReport>& reports_;
-  const std::unique_ptr<v1::QuantizationService::Stub> stub_;
 
   absl::Mutex mutex_;
   std::deque<size_t> pending_ ABSL_GUARDED_BY(mutex_);

@@ -15,8 +15,13 @@
 #include "absl/strings/str_split.h"
 #include "client/cli/exit_code.h"
 #include "grpcpp/create_channel.h"
+#include "grpcpp/impl/codegen/proto_utils.h"
+#include "grpcpp/impl/rpc_method.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/channel_arguments.h"
+#include "grpcpp/support/slice.h"
+#include "server/wire_format.h"
+#include "squant/v1/quantization.grpc.pb.h"
 
 namespace squant::cli {
 namespace {
@@ -178,6 +183,44 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(
     }
   }
   return grpc::CreateCustomChannel(target.uri, credentials, args);
+}
+
+std::unique_ptr<ModelStream> OpenModelStream(grpc::Channel& channel,
+                                             grpc::ClientContext& context) {
+  static const std::string* const kMethod = new std::string(absl::StrCat(
+      "/", v1::QuantizationService::service_full_name(), "/QuantizeModel"));
+  const grpc::internal::RpcMethod method(
+      kMethod->c_str(), grpc::internal::RpcMethod::BIDI_STREAMING);
+  return std::unique_ptr<ModelStream>(
+      grpc::internal::ClientReaderWriterFactory<
+          grpc::ByteBuffer, v1::QuantizeModelResponse>::Create(&channel, method,
+                                                               &context));
+}
+
+grpc::ByteBuffer SerializeRequest(const v1::QuantizeModelRequest& request) {
+  grpc::ByteBuffer buffer;
+  bool own_buffer = false;
+  // Serializing a message that fits in memory cannot fail.
+  (void)grpc::SerializationTraits<v1::QuantizeModelRequest>::Serialize(
+      request, &buffer, &own_buffer);
+  return buffer;
+}
+
+grpc::ByteBuffer LayerChunkRequest(uint64_t layer_id,
+                                   absl::Span<const uint8_t> data) {
+  // QuantizeModelRequest{layer_chunk (3): LayerChunk{layer_id (1),
+  // data (2)}}: every byte before `data`, then `data` itself.
+  std::string chunk_head;
+  wire::AppendVarintField(1, layer_id, chunk_head);
+  if (!data.empty())
+    wire::AppendLengthDelimitedHead(2, data.size(), chunk_head);
+  std::string head;
+  wire::AppendLengthDelimitedHead(3, chunk_head.size() + data.size(), head);
+  head += chunk_head;
+  grpc::Slice slices[] = {
+      grpc::Slice(head),
+      grpc::Slice(data.data(), data.size(), grpc::Slice::STATIC_SLICE)};
+  return grpc::ByteBuffer(slices, data.empty() ? 1 : 2);
 }
 
 }  // namespace squant::cli

@@ -9,8 +9,13 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "client/cli/command_line.h"
 #include "grpcpp/channel.h"
+#include "grpcpp/client_context.h"
+#include "grpcpp/support/byte_buffer.h"
+#include "grpcpp/support/sync_stream.h"
+#include "squant/v1/quantization.pb.h"
 
 namespace squant::cli {
 
@@ -30,6 +35,24 @@ absl::StatusOr<ServerTarget> ParseServerTarget(const std::string& server);
 // of the server's choosing). Reading TLS files fails with kUsage errors.
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(
     const ServerTarget& target, const TlsFiles& tls);
+
+// QuantizeModel with requests sent as serialized bytes, so that a chunk's
+// tensor bytes go from the caller's memory to the socket without the two
+// copies a QuantizeModelRequest costs (into the message, then into its
+// serialization). Responses are parsed as usual.
+using ModelStream =
+    grpc::ClientReaderWriter<grpc::ByteBuffer, v1::QuantizeModelResponse>;
+std::unique_ptr<ModelStream> OpenModelStream(grpc::Channel& channel,
+                                             grpc::ClientContext& context);
+
+// `request` serialized, for a ModelStream.
+grpc::ByteBuffer SerializeRequest(const v1::QuantizeModelRequest& request);
+
+// A QuantizeModelRequest carrying LayerChunk{layer_id, data}, serialized
+// around `data` without copying it: `data` must stay valid and unchanged
+// until the stream it is written to has finished.
+grpc::ByteBuffer LayerChunkRequest(uint64_t layer_id,
+                                   absl::Span<const uint8_t> data);
 
 }  // namespace squant::cli
 

@@ -54,6 +54,19 @@ def free_port():
         return sock.getsockname()[1]
 
 
+def terminate(process, timeout):
+    """SIGTERM, then SIGKILL if the process has not exited after timeout
+    seconds; returns its exit code."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
+
+
 def http_get(url, timeout=5.0):
     with urllib.request.urlopen(url, timeout=timeout) as response:
         return response.read().decode("utf-8")
@@ -128,14 +141,7 @@ class SquantServer:
     def stop(self):
         """Stops the server as Kubernetes does (SIGTERM) and returns its exit
         code; a server that does not drain in time is killed."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
+        return terminate(self.process, timeout=30)
 
     def assert_clean_exit(self):
         code = self.stop()
@@ -348,10 +354,4 @@ class Prometheus:
         return self.api("query", query=expr)
 
     def stop(self):
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process, timeout=20)

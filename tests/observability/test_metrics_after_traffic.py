@@ -10,8 +10,8 @@ import time
 import grpc
 import pytest
 
-from observability_harness import (SERVICE, Snapshot, SquantServer, Traffic, cli_quantize, env_path,
-                                   load_stubs, wait_for, write_safetensors)
+from observability_harness import (SERVICE, Snapshot, Traffic, cli_quantize, env_path, wait_for,
+                                   write_safetensors)
 
 # Shapes [M, N, k...] and bits: three layers, one per bit width, so that the
 # bits label is checked too.
@@ -34,16 +34,8 @@ def grpc_labels(method, rpc_type):
 
 
 @pytest.fixture(scope="module")
-def server():
-    running = SquantServer()
-    yield running
-    running.assert_clean_exit()
-
-
-@pytest.fixture(scope="module")
-def client(server, tmp_path_factory):
-    pb2, pb2_grpc = load_stubs(str(tmp_path_factory.mktemp("stubs")))
-    traffic = Traffic(pb2, pb2_grpc, server.address)
+def client(server, stubs):
+    traffic = Traffic(*stubs, server.address)
     yield traffic
     traffic.close()
 

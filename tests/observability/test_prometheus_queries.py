@@ -13,8 +13,7 @@ import time
 import grpc
 import pytest
 
-from observability_harness import (Prometheus, SquantServer, Traffic, cli_quantize, env_path, load_stubs,
-                                   wait_for, write_safetensors)
+from observability_harness import Prometheus, Traffic, cli_quantize, env_path, wait_for, write_safetensors
 
 JOB = "squant"
 # Prometheus's first scrape comes after about 5 s; rate() over [1m] needs two
@@ -22,13 +21,6 @@ JOB = "squant"
 DATA_TIMEOUT_SECONDS = 60
 MODEL_LAYERS = [("obs-layer.a.weight", [8, 4, 3, 3], 2), ("obs-layer.b.weight", [16, 40], 4),
                 ("obs-layer.c.weight", [6, 3, 5], 8)]
-
-
-@pytest.fixture(scope="module")
-def server():
-    running = SquantServer()
-    yield running
-    running.assert_clean_exit()
 
 
 @pytest.fixture(scope="module")
@@ -40,14 +32,13 @@ def prometheus(server, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def traffic(server, tmp_path_factory):
+def traffic(server, stubs, tmp_path_factory):
     """Keeps every RPC, an error, and so every panel's series, moving while
     the tests poll: histogram quantiles need buckets that grow between two
     scrapes. squant-cli, when built, quantizes a model file each round."""
-    pb2, pb2_grpc = load_stubs(str(tmp_path_factory.mktemp("stubs")))
     cli_dir = tmp_path_factory.mktemp("cli")
     write_safetensors(cli_dir / "in.safetensors", {name: shape for name, shape, _ in MODEL_LAYERS})
-    client = Traffic(pb2, pb2_grpc, server.address)
+    client = Traffic(*stubs, server.address)
     stop = threading.Event()
     failures = []
 

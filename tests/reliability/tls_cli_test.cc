@@ -3,18 +3,18 @@
 // do not speak TLS, or have no certificate for an mTLS server, are
 // refused; the CLI with the right files gets the same bytes as --local.
 
-#include <cstdlib>
-#include <fstream>
 #include <memory>
-#include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "tests/cli/child_process.h"
 #include "tests/cli/test_models.h"
 #include "tests/server/test_util.h"
+#include "tests/testing/certificates.h"
 
 namespace squant::reliability {
 namespace {
@@ -24,22 +24,10 @@ using server::testing::ServerProcess;
 class TlsCliTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new std::string(squant::testing::TempPath("tls"));
-    // A CA, a server certificate for 127.0.0.1 and a client certificate.
-    const std::string script = absl::StrCat(
-        "set -e; mkdir -p ", *dir_, "; cd ", *dir_,
-        "; openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out "
-        "ca.pem -days 1 -subj /CN=squant-reliability-ca 2>/dev/null"
-        "; for who in server client; do"
-        "  openssl req -newkey rsa:2048 -nodes -keyout $who.key -out $who.csr"
-        "   -subj /CN=$who 2>/dev/null;"
-        "  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > $who.ext;"
-        "  openssl x509 -req -in $who.csr -CA ca.pem -CAkey ca.key"
-        "   -CAcreateserial -out $who.pem -days 1 -extfile $who.ext"
-        "   2>/dev/null; done");
-    const std::string script_path = *dir_ + ".sh";
-    std::ofstream(script_path) << script;
-    ASSERT_EQ(std::system(("bash " + script_path).c_str()), 0);
+    absl::StatusOr<squant::testing::CertificateSet> made =
+        squant::testing::MakeCertificates(squant::testing::TempPath("tls"));
+    ASSERT_TRUE(made.ok()) << made.status();
+    certificates_ = new squant::testing::CertificateSet(*std::move(made));
 
     input_ = new std::string(squant::testing::TempPath("tls_in.safetensors"));
     ASSERT_TRUE(squant::testing::WriteModel(
@@ -57,14 +45,11 @@ class TlsCliTest : public ::testing::Test {
     local_output_ = new std::string(squant::testing::ReadWholeFile(local));
   }
 
-  static std::string File(const std::string& name) {
-    return *dir_ + "/" + name;
-  }
-
   static std::vector<std::string> TlsFlags(bool mutual) {
-    std::vector<std::string> flags = {"--tls_cert=" + File("server.pem"),
-                                      "--tls_key=" + File("server.key")};
-    if (mutual) flags.push_back("--tls_client_ca=" + File("ca.pem"));
+    std::vector<std::string> flags = {
+        "--tls_cert=" + certificates_->server_certificate.path,
+        "--tls_key=" + certificates_->server_key.path};
+    if (mutual) flags.push_back("--tls_client_ca=" + certificates_->ca.path);
     return flags;
   }
 
@@ -103,22 +88,20 @@ class TlsCliTest : public ::testing::Test {
 
   static grpc::SslCredentialsOptions Roots(bool with_certificate) {
     grpc::SslCredentialsOptions options;
-    options.pem_root_certs = squant::testing::ReadWholeFile(File("ca.pem"));
+    options.pem_root_certs = certificates_->ca.pem;
     if (with_certificate) {
-      options.pem_cert_chain =
-          squant::testing::ReadWholeFile(File("client.pem"));
-      options.pem_private_key =
-          squant::testing::ReadWholeFile(File("client.key"));
+      options.pem_cert_chain = certificates_->client_certificate.pem;
+      options.pem_private_key = certificates_->client_key.pem;
     }
     return options;
   }
 
-  static std::string* dir_;
+  static squant::testing::CertificateSet* certificates_;
   static std::string* input_;
   static std::string* local_output_;
 };
 
-std::string* TlsCliTest::dir_ = nullptr;
+squant::testing::CertificateSet* TlsCliTest::certificates_ = nullptr;
 std::string* TlsCliTest::input_ = nullptr;
 std::string* TlsCliTest::local_output_ = nullptr;
 
@@ -131,7 +114,7 @@ TEST_F(TlsCliTest, TlsServerRefusesPlaintextAndServesTls) {
   EXPECT_EQ(Quantize(server, {}), kServerError);
 
   EXPECT_TRUE(Call(server, grpc::SslCredentials(Roots(false))).ok());
-  EXPECT_EQ(Quantize(server, {"--tls_ca", File("ca.pem")}), 0);
+  EXPECT_EQ(Quantize(server, {"--tls_ca", certificates_->ca.path}), 0);
 }
 
 TEST_F(TlsCliTest, MutualTlsServerRefusesClientsWithoutCertificate) {
@@ -140,13 +123,14 @@ TEST_F(TlsCliTest, MutualTlsServerRefusesClientsWithoutCertificate) {
   EXPECT_FALSE(Call(server, grpc::InsecureChannelCredentials()).ok());
   EXPECT_FALSE(Call(server, grpc::SslCredentials(Roots(false))).ok());
   EXPECT_EQ(Quantize(server, {}), kServerError);
-  EXPECT_EQ(Quantize(server, {"--tls_ca", File("ca.pem")}), kServerError);
+  EXPECT_EQ(Quantize(server, {"--tls_ca", certificates_->ca.path}),
+            kServerError);
 
   EXPECT_TRUE(Call(server, grpc::SslCredentials(Roots(true))).ok());
-  EXPECT_EQ(
-      Quantize(server, {"--tls_ca", File("ca.pem"), "--tls_cert",
-                        File("client.pem"), "--tls_key", File("client.key")}),
-      0);
+  EXPECT_EQ(Quantize(server, {"--tls_ca", certificates_->ca.path, "--tls_cert",
+                              certificates_->client_certificate.path,
+                              "--tls_key", certificates_->client_key.path}),
+            0);
 }
 
 }  // namespace

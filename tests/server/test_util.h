@@ -46,7 +46,7 @@ struct LayerToSend {
   uint64_t id = 0;
   std::string name;
   std::vector<int64_t> shape;
-  v1::DType dtype = v1::DTYPE_F32;
+  v1::Dtype dtype = v1::DTYPE_F32;
   std::vector<uint8_t> bytes;
   v1::QuantizationOptions overrides;
 };

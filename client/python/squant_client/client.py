@@ -298,5 +298,5 @@ def get_capabilities(target, timeout=None, metadata=None, **connection):
     capabilities = _fields(response)
     capabilities["modes"] = [MODE_NAMES.get(m, str(m)) for m in response.modes]
     capabilities["grids"] = [GRID_NAMES.get(g, str(g)) for g in response.grids]
-    capabilities["dtypes"] = [pb.DType.Name(d).removeprefix("DTYPE_") for d in response.dtypes]
+    capabilities["dtypes"] = [pb.Dtype.Name(d).removeprefix("DTYPE_") for d in response.dtypes]
     return capabilities

@@ -9,8 +9,8 @@ other tensor under its own name; and the CLI's __metadata__ keys.
 
 The bytes are those safetensors/writer.cc produces (nlohmann::json's compact
 dump with keys sorted, the header padded with spaces to a multiple of 8, the
-tensors in the model's order), so that with the same tool_version the file
-equals squant-cli's byte for byte.
+tensors in the model's order), so that the file equals squant-cli's byte for
+byte but for squant.tool_version, which names the tool that wrote it.
 """
 
 import json
@@ -83,8 +83,8 @@ def save_safetensors(results, path, original_tensors=None, *, settings=None, too
       the quantized tensors, in the order of `results`.
     settings: the call's ModelSettings, recorded in __metadata__; default
       `results.settings` (set by quantize()), else ModelSettings().
-    tool_version: the squant.tool_version to record (default
-      "squant-client VERSION").
+    tool_version: the writer recorded in squant.tool_version (default
+      "squant-client VERSION", as squant-cli records "squant-cli VERSION").
 
     Raises SquantError (INVALID_ARGUMENT) for a name clash or a tensor with
     no safetensors dtype, OSError if the file cannot be written. The file

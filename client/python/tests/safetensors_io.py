@@ -32,14 +32,19 @@ def write(path, tensors, metadata=None):
         file.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
 
 
-def read(path):
-    """(metadata dict, {name: numpy array} in data order) of a safetensors file."""
+def split(path):
+    """(header JSON text without its padding, data bytes) of a safetensors file."""
     with open(path, "rb") as file:
         blob = file.read()
     (length,) = struct.unpack("<Q", blob[:8])
-    header = json.loads(blob[8:8 + length])
+    return blob[8:8 + length].rstrip(b" "), blob[8 + length:]
+
+
+def read(path):
+    """(metadata dict, {name: numpy array} in data order) of a safetensors file."""
+    header_text, data = split(path)
+    header = json.loads(header_text)
     metadata = header.pop("__metadata__", {})
-    data = blob[8 + length:]
     tensors = {}
     for name, info in sorted(header.items(), key=lambda item: item[1]["data_offsets"]):
         begin, end = info["data_offsets"]

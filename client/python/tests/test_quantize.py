@@ -1,6 +1,7 @@
 """The client against a real squant-server on loopback."""
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -47,19 +48,36 @@ def quantize_with_cli_local(tmp_path, file_tensors, flags):
     return cli_path
 
 
+# Names the tool that wrote a file ("squant-cli 0.1.0", "squant-client
+# 0.1.0"): the one value in which the two tools' files must differ.
+TOOL_VERSION = "squant.tool_version"
+
+
+def without_tool_version(path):
+    """A file's header text without the squant.tool_version entry, and its
+    data bytes: equal for two files that differ only in that value."""
+    header_text, data = safetensors_io.split(path)
+    entry = rb',?"' + re.escape(TOOL_VERSION.encode()) + rb'":"[^"]*"'
+    header_text, removed = re.subn(entry, b"", header_text)
+    assert removed == 1, f"{path}: no {TOOL_VERSION} entry in {header_text!r}"
+    return header_text, data
+
+
 def save_and_compare(results, original_tensors, cli_path, tmp_path):
-    """Saves `results` as the CLI would and checks the file equals `cli_path`."""
+    """Saves `results` with the defaults and checks the file equals
+    `cli_path` byte for byte but for the tool named in squant.tool_version,
+    which is the same release."""
     cli_metadata, cli_tensors = safetensors_io.read(cli_path)
     python_path = tmp_path / "python.safetensors"
-    # The only intended difference: which tool wrote the file.
-    squant_client.save_safetensors(results, python_path, original_tensors,
-                                   tool_version=cli_metadata["squant.tool_version"])
+    squant_client.save_safetensors(results, python_path, original_tensors)
     python_metadata, python_tensors = safetensors_io.read(python_path)
+    assert python_metadata.pop(TOOL_VERSION) == f"squant-client {squant_client.__version__}"
+    assert cli_metadata.pop(TOOL_VERSION) == f"squant-cli {squant_client.__version__}"
     assert python_metadata == cli_metadata
     assert list(python_tensors) == list(cli_tensors)
     for name, tensor in cli_tensors.items():
         np.testing.assert_array_equal(python_tensors[name], tensor, err_msg=name)
-    assert python_path.read_bytes() == cli_path.read_bytes()
+    assert without_tool_version(python_path) == without_tool_version(cli_path)
 
 
 @pytest.mark.parametrize("config, server_fixture", CONFIGS.values(), ids=CONFIGS.keys())

@@ -63,7 +63,7 @@ void ReadOptionFields(Reader& reader, v1::QuantizationOptions& options) {
   if (pack % 3 != 0) options.set_pack(pack % 3 == 2);
 }
 
-int ElementSize(v1::DType dtype) {
+int ElementSize(v1::Dtype dtype) {
   return dtype == v1::DTYPE_F16 || dtype == v1::DTYPE_BF16 ? 2 : 4;
 }
 
@@ -80,7 +80,7 @@ uint16_t F16Bits(float value) {
   return sign | (biased << 10) | (mantissa >> 13);
 }
 
-void AppendValue(float value, v1::DType dtype, std::string& out) {
+void AppendValue(float value, v1::Dtype dtype, std::string& out) {
   uint32_t bits;
   std::memcpy(&bits, &value, sizeof(bits));
   uint16_t half = 0;
@@ -100,7 +100,7 @@ void AppendValue(float value, v1::DType dtype, std::string& out) {
 
 // `size` bytes of `fill` values in `dtype` (the last value cut if `size`
 // is not a whole number of them).
-std::string Values(Fill fill, v1::DType dtype, int64_t size, uint8_t seed) {
+std::string Values(Fill fill, v1::Dtype dtype, int64_t size, uint8_t seed) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   const int64_t count = (size + ElementSize(dtype) - 1) / ElementSize(dtype);
@@ -138,7 +138,7 @@ std::string Values(Fill fill, v1::DType dtype, int64_t size, uint8_t seed) {
 
 // What the decoder knows of an announced layer, to fill the rest of it.
 struct Announced {
-  v1::DType dtype = v1::DTYPE_F32;
+  v1::Dtype dtype = v1::DTYPE_F32;
   int64_t expected_bytes = -1;  // -1: invalid or too big to send
   int64_t sent_bytes = 0;
 };
@@ -192,7 +192,7 @@ Script DecodeScript(absl::Span<const uint8_t> input) {
           header.add_shape(
               dim < kWideMarker ? dim : static_cast<int64_t>(reader.Little(8)));
         }
-        header.set_dtype(static_cast<v1::DType>(reader.Byte() % 5));
+        header.set_dtype(static_cast<v1::Dtype>(reader.Byte() % 5));
         ReadOptionFields(reader, *header.mutable_overrides());
         layers[header.layer_id()] = {header.dtype(), ExpectedBytes(header), 0};
         break;

@@ -45,9 +45,9 @@ std::optional<EffectiveOptions> Resolve(const EffectiveOptions& base,
   return options;
 }
 
-int ElementSize(v1::DType dtype) { return dtype == v1::DTYPE_F32 ? 4 : 2; }
+int ElementSize(v1::Dtype dtype) { return dtype == v1::DTYPE_F32 ? 4 : 2; }
 
-bool AllFinite(const std::string& bytes, v1::DType dtype) {
+bool AllFinite(const std::string& bytes, v1::Dtype dtype) {
   for (size_t at = 0; at + ElementSize(dtype) <= bytes.size();
        at += ElementSize(dtype)) {
     if (dtype == v1::DTYPE_F32) {
@@ -125,7 +125,7 @@ Mode CoreMode(v1::Mode mode) {
   }
 }
 
-DType CoreDType(v1::DType dtype) {
+DType CoreDType(v1::Dtype dtype) {
   return dtype == v1::DTYPE_F16    ? DType::kF16
          : dtype == v1::DTYPE_BF16 ? DType::kBF16
                                    : DType::kF32;

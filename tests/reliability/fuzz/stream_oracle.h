@@ -34,7 +34,7 @@ struct ExpectedLayer {
   uint64_t id = 0;
   std::string name;
   std::vector<int64_t> shape;
-  v1::DType dtype = v1::DTYPE_F32;
+  v1::Dtype dtype = v1::DTYPE_F32;
   EffectiveOptions options;
   std::string bytes;  // the input, as sent
 };
