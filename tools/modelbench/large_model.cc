@@ -48,7 +48,7 @@ absl::StatusOr<std::map<size_t, ExpectedLayer>> ExpectLayers(
 
 }  // namespace
 
-absl::Status RunLargeModel(v1::QuantizationService::Stub& stub,
+absl::Status RunLargeModel(grpc::Channel& channel,
                            const bench::ModelShapes& model,
                            const LargeModelConfig& config) {
   const double input_gb = model.elements() * 2 / 1e9;
@@ -77,7 +77,7 @@ absl::Status RunLargeModel(v1::QuantizationService::Stub& stub,
     const double cpu_start = ProcessCpuSeconds();
     start = absl::Now();
     absl::StatusOr<StreamTotals> totals =
-        StreamModel(stub, model, source, sink, config.bench.stream);
+        StreamModel(channel, model, source, sink, config.bench.stream);
     const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
     if (!totals.ok()) return totals.status();
     if (sink.verified_layers() != static_cast<int64_t>(expected->size())) {

@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "bench/model_shapes.h"
+#include "grpcpp/channel.h"
 #include "squant/v1/quantization.grpc.pb.h"
 #include "tools/modelbench/bench_config.h"
 
@@ -25,7 +26,7 @@ struct LargeModelConfig {
 };
 
 // Prints each repetition's time, then best and median, GB/s and weights/s.
-absl::Status RunLargeModel(v1::QuantizationService::Stub& stub,
+absl::Status RunLargeModel(grpc::Channel& channel,
                            const bench::ModelShapes& model,
                            const LargeModelConfig& config);
 

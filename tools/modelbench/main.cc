@@ -116,9 +116,9 @@ absl::Status Run() {
 
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(-1);
-  auto stub = v1::QuantizationService::NewStub(grpc::CreateCustomChannel(
-      absl::GetFlag(FLAGS_server), grpc::InsecureChannelCredentials(), args));
-  absl::StatusOr<ServerInfo> server = AskServer(*stub);
+  const std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(
+      absl::GetFlag(FLAGS_server), grpc::InsecureChannelCredentials(), args);
+  absl::StatusOr<ServerInfo> server = AskServer(*channel);
   if (!server.ok()) return server.status();
   config.core_threads = server->workers;
   config.stream.chunk_bytes = server->chunk_bytes;
@@ -127,7 +127,7 @@ absl::Status Run() {
       "chunks of %llu bytes\n",
       absl::GetFlag(FLAGS_server).c_str(), server->version.c_str(),
       server->workers, static_cast<unsigned long long>(server->chunk_bytes));
-  if (model != "llama2-7b") return RunTable3(*stub, *models, config);
+  if (model != "llama2-7b") return RunTable3(*channel, *models, config);
 
   LargeModelConfig large{config, absl::GetFlag(FLAGS_pool_bytes),
                          absl::StrSplit(absl::GetFlag(FLAGS_verify_layers), ',',
@@ -137,7 +137,7 @@ absl::Status Run() {
     return absl::InvalidArgumentError(
         "--pool_bytes must be at least the server's chunk size");
   }
-  return RunLargeModel(*stub, bench::Llama2_7B(), large);
+  return RunLargeModel(*channel, bench::Llama2_7B(), large);
 }
 
 }  // namespace

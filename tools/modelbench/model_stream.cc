@@ -9,13 +9,15 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "client/cli/server_channel.h"
 #include "grpcpp/grpcpp.h"
 
 namespace squant::modelbench {
 namespace {
 
-using Stream = grpc::ClientReaderWriter<v1::QuantizeModelRequest,
-                                        v1::QuantizeModelResponse>;
+// Requests go as serialized bytes: chunks are sent from the source's memory
+// without copies (client/cli/server_channel.h), as squant-cli sends them.
+using Stream = cli::ModelStream;
 
 constexpr uint64_t kDefaultChunkBytes = 4 << 20;
 // Room for a chunk's message framing under the server's message limit.
@@ -37,9 +39,9 @@ class ModelStream {
         config_(config),
         complete_(model.layers.size(), false) {}
 
-  absl::StatusOr<StreamTotals> Run(v1::QuantizationService::Stub& stub) {
+  absl::StatusOr<StreamTotals> Run(grpc::Channel& channel) {
     context_.set_deadline(absl::ToChronoTime(absl::Now() + config_.timeout));
-    std::unique_ptr<Stream> stream = stub.QuantizeModel(&context_);
+    std::unique_ptr<Stream> stream = cli::OpenModelStream(channel, context_);
     std::thread reader([&] { Read(*stream); });
     const bool all_written = Write(*stream);
     if (all_written) stream->WritesDone();
@@ -61,7 +63,7 @@ class ModelStream {
   bool Write(Stream& stream) {
     v1::QuantizeModelRequest request;
     *request.mutable_options() = config_.options;
-    if (!stream.Write(request)) return false;
+    if (!stream.Write(cli::SerializeRequest(request))) return false;
     for (size_t index = 0; index < model_.layers.size(); ++index) {
       const bench::LayerShape& layer = model_.layers[index];
       const uint64_t bytes = InputBytes(layer);
@@ -71,14 +73,11 @@ class ModelStream {
       header.set_name(layer.name);
       header.mutable_shape()->Assign(layer.shape.begin(), layer.shape.end());
       header.set_dtype(config_.dtype);
-      if (!stream.Write(request)) return false;
-      v1::LayerChunk& chunk = *request.mutable_layer_chunk();
-      chunk.set_layer_id(index);
+      if (!stream.Write(cli::SerializeRequest(request))) return false;
       for (uint64_t offset = 0; offset < bytes; offset += config_.chunk_bytes) {
         const absl::Span<const uint8_t> data = source_(
             index, offset, std::min(config_.chunk_bytes, bytes - offset));
-        chunk.set_data(data.data(), data.size());
-        if (!stream.Write(request)) return false;
+        if (!stream.Write(cli::LayerChunkRequest(index, data))) return false;
       }
     }
     return true;
@@ -185,11 +184,13 @@ class ModelStream {
 
 }  // namespace
 
-absl::StatusOr<ServerInfo> AskServer(v1::QuantizationService::Stub& stub) {
+absl::StatusOr<ServerInfo> AskServer(grpc::Channel& channel) {
+  const std::unique_ptr<v1::QuantizationService::Stub> stub =
+      v1::QuantizationService::NewStub(channel.shared_from_this());
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
   v1::GetCapabilitiesResponse capabilities;
-  const grpc::Status status = stub.GetCapabilities(
+  const grpc::Status status = stub->GetCapabilities(
       &context, v1::GetCapabilitiesRequest(), &capabilities);
   if (!status.ok()) return FromGrpc(status);
   ServerInfo info;
@@ -207,12 +208,12 @@ absl::StatusOr<ServerInfo> AskServer(v1::QuantizationService::Stub& stub) {
   return info;
 }
 
-absl::StatusOr<StreamTotals> StreamModel(v1::QuantizationService::Stub& stub,
+absl::StatusOr<StreamTotals> StreamModel(grpc::Channel& channel,
                                          const bench::ModelShapes& model,
                                          const ChunkSource& source,
                                          ResultSink& sink,
                                          const StreamConfig& config) {
-  return ModelStream(model, source, sink, config).Run(stub);
+  return ModelStream(model, source, sink, config).Run(channel);
 }
 
 }  // namespace squant::modelbench

@@ -17,6 +17,7 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "bench/model_shapes.h"
+#include "grpcpp/channel.h"
 #include "squant/v1/quantization.grpc.pb.h"
 
 namespace squant::modelbench {
@@ -29,10 +30,11 @@ struct ServerInfo {
   uint64_t chunk_bytes = 0;
 };
 
-absl::StatusOr<ServerInfo> AskServer(v1::QuantizationService::Stub& stub);
+absl::StatusOr<ServerInfo> AskServer(grpc::Channel& channel);
 
 // Bytes [offset, offset + size) of layer `layer`'s input; the view must
-// stay valid until the next call. Offsets are multiples of the chunk size.
+// stay valid and unchanged until the stream has finished (it is sent
+// without a copy). Offsets are multiples of the chunk size.
 using ChunkSource = std::function<absl::Span<const uint8_t>(
     size_t layer, uint64_t offset, uint64_t size)>;
 
@@ -67,7 +69,7 @@ struct StreamTotals {
 
 // Streams every layer of `model` and checks that each came back whole,
 // followed by the summary, and that the stream ended OK.
-absl::StatusOr<StreamTotals> StreamModel(v1::QuantizationService::Stub& stub,
+absl::StatusOr<StreamTotals> StreamModel(grpc::Channel& channel,
                                          const bench::ModelShapes& model,
                                          const ChunkSource& source,
                                          ResultSink& sink,

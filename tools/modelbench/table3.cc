@@ -75,7 +75,7 @@ absl::StatusOr<std::map<size_t, ExpectedLayer>> TimeCore(
   return expected;
 }
 
-absl::StatusOr<Row> RunModel(v1::QuantizationService::Stub& stub,
+absl::StatusOr<Row> RunModel(grpc::Channel& channel,
                              const bench::ModelShapes& model, uint64_t seed,
                              const BenchConfig& config) {
   const ModelWeights weights = RandomWeights(model, seed);
@@ -91,7 +91,7 @@ absl::StatusOr<Row> RunModel(v1::QuantizationService::Stub& stub,
     const double cpu_start = ProcessCpuSeconds();
     const absl::Time start = absl::Now();
     absl::StatusOr<StreamTotals> totals =
-        StreamModel(stub, model, source, sink, config.stream);
+        StreamModel(channel, model, source, sink, config.stream);
     const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
     if (!totals.ok()) return totals.status();
     if (sink.verified_layers() != static_cast<int64_t>(model.layers.size())) {
@@ -106,7 +106,7 @@ absl::StatusOr<Row> RunModel(v1::QuantizationService::Stub& stub,
 
 }  // namespace
 
-absl::Status RunTable3(v1::QuantizationService::Stub& stub,
+absl::Status RunTable3(grpc::Channel& channel,
                        const std::vector<bench::ModelShapes>& models,
                        const BenchConfig& config) {
   std::printf(
@@ -120,7 +120,7 @@ absl::Status RunTable3(v1::QuantizationService::Stub& stub,
       "e2e best", "e2e median", "client cpu", "core best", "A100", "e2e/A100");
   for (size_t m = 0; m < models.size(); ++m) {
     const bench::ModelShapes& model = models[m];
-    absl::StatusOr<Row> row = RunModel(stub, model, config.seed + m, config);
+    absl::StatusOr<Row> row = RunModel(channel, model, config.seed + m, config);
     if (!row.ok()) {
       return absl::Status(
           row.status().code(),

@@ -11,13 +11,14 @@
 
 #include "absl/status/status.h"
 #include "bench/model_shapes.h"
+#include "grpcpp/channel.h"
 #include "squant/v1/quantization.grpc.pb.h"
 #include "tools/modelbench/bench_config.h"
 
 namespace squant::modelbench {
 
 // Prints one row per model; fails on the first stream error or mismatch.
-absl::Status RunTable3(v1::QuantizationService::Stub& stub,
+absl::Status RunTable3(grpc::Channel& channel,
                        const std::vector<bench::ModelShapes>& models,
                        const BenchConfig& config);
 
