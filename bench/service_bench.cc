@@ -38,6 +38,7 @@
 #include "client/cli/server_channel.h"
 #include "core/squant.h"
 #include "grpcpp/grpcpp.h"
+#include "proto/byte_buffer.h"
 #include "server/allocator_tuning.h"
 #include "server/available_cpus.h"
 #include "server/layer_buffer.h"
@@ -199,7 +200,7 @@ absl::Duration StreamModel(int port, const std::vector<Layer>& layers,
   });
   QuantizeModelRequest request;
   request.mutable_options()->mutable_defaults()->set_bits(4);
-  stream->Write(cli::SerializeRequest(request));
+  stream->Write(ToByteBuffer(request));
   for (size_t id = 0; id < layers.size(); ++id) {
     const Layer& layer = layers[id];
     v1::LayerHeader& header = *request.mutable_layer_header();
@@ -208,7 +209,7 @@ absl::Duration StreamModel(int port, const std::vector<Layer>& layers,
     header.mutable_shape()->Assign(layer.shape.shape.begin(),
                                    layer.shape.shape.end());
     header.set_dtype(v1::DTYPE_F32);
-    stream->Write(cli::SerializeRequest(request));
+    stream->Write(ToByteBuffer(request));
     const absl::Span<const uint8_t> bytes = layer.bytes;
     for (size_t offset = 0; offset < bytes.size(); offset += kChunkBytes) {
       stream->Write(

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "proto/byte_buffer.h"
 #include "server/logging.h"
 #include "server/status_mapping.h"
 #include "server/tsan_annotations.h"
@@ -402,7 +403,7 @@ ModelStream::Io ModelStream::NextIo() {
       summary.set_bytes_received(bytes_received_);
       summary.set_bytes_sent(bytes_sent_);
       summary.set_seconds(absl::ToDoubleSeconds(absl::Now() - start_));
-      response_ = SerializeResponse(last);
+      response_ = ToByteBuffer(last);
       state_ = State::kFinishing;
       finish_started_ = true;
       runtime_.metrics.MessageSent(RpcMethod::kQuantizeModel);

@@ -6,6 +6,7 @@
 
 #include "grpcpp/impl/codegen/proto_utils.h"
 #include "grpcpp/support/slice.h"
+#include "proto/byte_buffer.h"
 #include "server/wire_format.h"
 
 namespace squant::server {
@@ -25,15 +26,6 @@ grpc::Slice OwnedSlice(absl::Span<const uint8_t> bytes,
 }
 
 }  // namespace
-
-grpc::ByteBuffer SerializeResponse(const v1::QuantizeModelResponse& response) {
-  grpc::ByteBuffer buffer;
-  bool own_buffer = false;
-  // Serializing a message that fits in memory cannot fail.
-  (void)grpc::SerializationTraits<v1::QuantizeModelResponse>::Serialize(
-      response, &buffer, &own_buffer);
-  return buffer;
-}
 
 grpc::ByteBuffer LayerValuesMessage(uint64_t layer_id, int64_t offset,
                                     absl::Span<const uint8_t> values,
@@ -71,7 +63,7 @@ int64_t ResponseQueue::Next(grpc::ByteBuffer& message) {
     front_offset_ = 0;
     v1::QuantizeModelResponse response;
     *response.mutable_layer_result() = std::move(front->result);
-    message = SerializeResponse(response);
+    message = ToByteBuffer(response);
     // Only its id is needed from here on.
     front->result.set_layer_id(response.layer_result().layer_id());
     return 0;

@@ -18,9 +18,6 @@
 
 namespace squant::server {
 
-// `response` serialized for a raw (ByteBuffer) reactor.
-grpc::ByteBuffer SerializeResponse(const v1::QuantizeModelResponse& response);
-
 // A QuantizeModelResponse carrying LayerValues{layer_id, offset, values},
 // serialized around `values` without copying them: the message holds
 // `owner`, which keeps them alive, until gRPC has sent it.

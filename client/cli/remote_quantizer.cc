@@ -19,6 +19,7 @@
 #include "client/cli/proto_conversions.h"
 #include "client/cli/server_channel.h"
 #include "grpcpp/client_context.h"
+#include "proto/byte_buffer.h"
 #include "squant/v1/quantization.grpc.pb.h"
 
 namespace squant::cli {
@@ -245,7 +246,7 @@ class Run {
     // defaults are left to the server.
     v1::QuantizeModelRequest request;
     request.mutable_options()->set_model_name("squant-cli");
-    bool writable = stream->Write(SerializeRequest(request));
+    bool writable = stream->Write(ToByteBuffer(request));
     while (writable) {
       std::optional<size_t> task = NextTask(session);
       if (!task.has_value()) break;
@@ -301,7 +302,7 @@ class Run {
     for (int64_t dim : task.tensor->shape) header.add_shape(dim);
     header.set_dtype(ToProto(task.dtype));
     *header.mutable_overrides() = ToProto(task.options, task.pack);
-    if (!stream.Write(SerializeRequest(request))) return false;
+    if (!stream.Write(ToByteBuffer(request))) return false;
     for (uint64_t offset = 0; offset < task.data.size();
          offset += limits_.chunk_bytes) {
       const absl::Span<const uint8_t> piece =

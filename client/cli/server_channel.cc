@@ -197,15 +197,6 @@ std::unique_ptr<ModelStream> OpenModelStream(grpc::Channel& channel,
                                                                &context));
 }
 
-grpc::ByteBuffer SerializeRequest(const v1::QuantizeModelRequest& request) {
-  grpc::ByteBuffer buffer;
-  bool own_buffer = false;
-  // Serializing a message that fits in memory cannot fail.
-  (void)grpc::SerializationTraits<v1::QuantizeModelRequest>::Serialize(
-      request, &buffer, &own_buffer);
-  return buffer;
-}
-
 grpc::ByteBuffer LayerChunkRequest(uint64_t layer_id,
                                    absl::Span<const uint8_t> data) {
   // QuantizeModelRequest{layer_chunk (3): LayerChunk{layer_id (1),

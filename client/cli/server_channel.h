@@ -45,9 +45,6 @@ using ModelStream =
 std::unique_ptr<ModelStream> OpenModelStream(grpc::Channel& channel,
                                              grpc::ClientContext& context);
 
-// `request` serialized, for a ModelStream.
-grpc::ByteBuffer SerializeRequest(const v1::QuantizeModelRequest& request);
-
 // A QuantizeModelRequest carrying LayerChunk{layer_id, data}, serialized
 // around `data` without copying it: `data` must stay valid and unchanged
 // until the stream it is written to has finished.

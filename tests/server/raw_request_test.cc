@@ -10,6 +10,7 @@
 
 #include "client/cli/server_channel.h"
 #include "gtest/gtest.h"
+#include "proto/byte_buffer.h"
 #include "tests/server/test_util.h"
 
 namespace squant::server::testing {
@@ -59,13 +60,13 @@ TEST(RawRequestTest, ALayerSentInRawChunksMatchesTheCore) {
 
   v1::QuantizeModelRequest request;
   request.mutable_options()->mutable_defaults()->set_bits(4);
-  ASSERT_TRUE(stream->Write(cli::SerializeRequest(request)));
+  ASSERT_TRUE(stream->Write(ToByteBuffer(request)));
   v1::LayerHeader& header = *request.mutable_layer_header();
   header.set_layer_id(layer.id);
   header.set_name(layer.name);
   header.mutable_shape()->Assign(layer.shape.begin(), layer.shape.end());
   header.set_dtype(v1::DTYPE_F32);
-  ASSERT_TRUE(stream->Write(cli::SerializeRequest(request)));
+  ASSERT_TRUE(stream->Write(ToByteBuffer(request)));
   // Uneven chunks, so that they do not line up with channels or frames.
   const absl::Span<const uint8_t> bytes = layer.bytes;
   constexpr size_t kChunk = 10007;

@@ -11,6 +11,7 @@
 #include "absl/time/clock.h"
 #include "client/cli/server_channel.h"
 #include "grpcpp/grpcpp.h"
+#include "proto/byte_buffer.h"
 
 namespace squant::modelbench {
 namespace {
@@ -63,7 +64,7 @@ class ModelStream {
   bool Write(Stream& stream) {
     v1::QuantizeModelRequest request;
     *request.mutable_options() = config_.options;
-    if (!stream.Write(cli::SerializeRequest(request))) return false;
+    if (!stream.Write(ToByteBuffer(request))) return false;
     for (size_t index = 0; index < model_.layers.size(); ++index) {
       const bench::LayerShape& layer = model_.layers[index];
       const uint64_t bytes = InputBytes(layer);
@@ -73,7 +74,7 @@ class ModelStream {
       header.set_name(layer.name);
       header.mutable_shape()->Assign(layer.shape.begin(), layer.shape.end());
       header.set_dtype(config_.dtype);
-      if (!stream.Write(cli::SerializeRequest(request))) return false;
+      if (!stream.Write(ToByteBuffer(request))) return false;
       for (uint64_t offset = 0; offset < bytes; offset += config_.chunk_bytes) {
         const absl::Span<const uint8_t> data = source_(
             index, offset, std::min(config_.chunk_bytes, bytes - offset));
