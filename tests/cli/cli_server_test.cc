@@ -55,10 +55,13 @@ std::string WriteConvModel(const std::string& name, int layers,
 }
 
 // The --local output for `input` and `flags`: what every remote run must
-// reproduce byte for byte.
+// reproduce byte for byte. Written to this process's own folder: inputs
+// may be the repository's samples, which tests running at the same time
+// also read.
 std::string LocalOutput(const std::string& input,
                         const std::vector<std::string>& flags = {}) {
-  const std::string output = input + ".local.safetensors";
+  const std::string output = TempPath(absl::StrCat(
+      std::filesystem::path(input).filename().string(), ".local.safetensors"));
   std::vector<std::string> args = {"quantize", "--local",  "--input",
                                    input,      "--output", output};
   args.insert(args.end(), flags.begin(), flags.end());
