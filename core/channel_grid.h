@@ -30,13 +30,18 @@ struct ChannelGrid {
   float constant_value = 0;
 };
 
+// 2^exponent for 0 <= exponent <= 8 (bits 2 to 8), exactly; std::ldexp is
+// a libm call, which costs more than a small channel's quantization.
+inline float PowerOfTwo(int exponent) {
+  return static_cast<float>(1 << exponent);
+}
+
 inline float GridMin(const QuantOptions& options) {
-  return options.grid == Grid::kSymmetric
-             ? -std::ldexp(1.0f, options.bits - 1) + 1.0f
-             : -std::ldexp(1.0f, options.bits - 1);
+  return options.grid == Grid::kSymmetric ? -PowerOfTwo(options.bits - 1) + 1.0f
+                                          : -PowerOfTwo(options.bits - 1);
 }
 inline float GridMax(const QuantOptions& options) {
-  return std::ldexp(1.0f, options.bits - 1) - 1.0f;
+  return PowerOfTwo(options.bits - 1) - 1.0f;
 }
 
 // Asymmetric grid from the channel's min `lo` and max `hi`:
@@ -44,13 +49,13 @@ inline float GridMax(const QuantOptions& options) {
 // each rounded to float32 as written (round half to even: nearbyint).
 inline ChannelGrid AsymmetricGrid(float lo, float hi, int bits) {
   ChannelGrid grid;
-  grid.t_min = -std::ldexp(1.0f, bits - 1);
-  grid.t_max = std::ldexp(1.0f, bits - 1) - 1.0f;
-  const float levels = std::ldexp(1.0f, bits) - 1.0f;
+  grid.t_min = -PowerOfTwo(bits - 1);
+  grid.t_max = PowerOfTwo(bits - 1) - 1.0f;
+  const float levels = PowerOfTwo(bits) - 1.0f;
   const float range = std::max(hi - lo, 1e-8f);
   const float step = levels / range;
   const float step_lo = step * lo;
-  const float offset = std::nearbyint(step_lo) + std::ldexp(1.0f, bits - 1);
+  const float offset = std::nearbyint(step_lo) + PowerOfTwo(bits - 1);
   // Past 2^24 the reference's z is a float32 artefact, not a grid point.
   if (!(std::fabs(offset) < 16777216.0f)) {
     grid.degenerate = true;
@@ -72,7 +77,7 @@ inline ChannelGrid AsymmetricGrid(float lo, float hi, int bits) {
 // one whose scale underflows) gets scale 1.
 inline ChannelGrid SymmetricGrid(float max_abs, int bits) {
   ChannelGrid grid;
-  grid.t_max = std::ldexp(1.0f, bits - 1) - 1.0f;
+  grid.t_max = PowerOfTwo(bits - 1) - 1.0f;
   grid.t_min = -grid.t_max;
   float scale = max_abs / grid.t_max;
   if (!(scale > 0.0f) || !std::isfinite(scale)) scale = 1.0f;

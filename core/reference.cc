@@ -150,7 +150,7 @@ void QuantizeChannel(const std::vector<float>& w, const QuantOptions& options,
 
   stats = ChannelStats{};
   const double scale = grid.scale;
-  double channel_before = 0, channel_after = 0;
+  std::vector<double> kernels_before, kernels_after;
   for (int64_t begin = 0; begin < size; begin += kernel_size) {
     double kernel_before = 0, kernel_after = 0;
     for (int64_t i = begin; i < begin + kernel_size; ++i) {
@@ -167,15 +167,19 @@ void QuantizeChannel(const std::vector<float>& w, const QuantOptions& options,
       stats.squared_error_rtn += Square(scale * error_rtn);
       stats.squared_error_squant += Square(scale * error);
     }
-    channel_before += kernel_before;
-    channel_after += kernel_after;
+    kernels_before.push_back(kernel_before);
+    kernels_after.push_back(kernel_after);
     stats.max_kernel_error_sum_before =
         std::max(stats.max_kernel_error_sum_before, std::fabs(kernel_before));
     stats.max_kernel_error_sum_after =
         std::max(stats.max_kernel_error_sum_after, std::fabs(kernel_after));
   }
-  stats.channel_error_sum_before = std::fabs(channel_before);
-  stats.channel_error_sum_after = std::fabs(channel_after);
+  // In the order of the decisions' channel sums (error_sum.h).
+  const int64_t kernels = size / kernel_size;
+  stats.channel_error_sum_before =
+      std::fabs(FoldKernelSums(kernels_before.data(), kernels));
+  stats.channel_error_sum_after =
+      std::fabs(FoldKernelSums(kernels_after.data(), kernels));
 }
 
 }  // namespace

@@ -55,10 +55,9 @@ inline double FoldKernelSumsSimd(const double* HWY_RESTRICT sums,
   for (size_t v = 0; v < kVectors; ++v) {
     hn::Store(lanes[v], dd, folded + v * kLanes);
   }
-  for (size_t half = kChannelSumLanes / 2; half >= 1; half /= 2) {
-    for (size_t j = 0; j < half; ++j) folded[j] += folded[j + half];
-  }
-  return folded[0];
+  // Each lane holds its own sum: folding them as 16 "kernels" adds 0 to
+  // each, which is exact.
+  return FoldKernelSums(folded, kChannelSumLanes);
 }
 
 // The priorities for direction up in signed_priority[0..count): p = -v
@@ -118,21 +117,38 @@ inline size_t CollectAtLeast(const float* HWY_RESTRICT v, size_t count, bool up,
             : CollectAtLeast<false>(v, count, threshold, positions);
 }
 
+// Selections of up to this many keys rank them by counting.
+inline constexpr size_t kRankedKeys = 64;
+
+// The position a selection key (below) holds in its low half.
+inline int32_t KeyPosition(uint64_t key) {
+  return static_cast<int32_t>(0xffffffffu - (key & 0xffffffffu));
+}
+
+// What SelectLargest found.
+struct Selection {
+  size_t count = 0;     // positions written
+  float threshold = 0;  // the last one collected at
+};
+
 // Positions of the min(n, #positive) largest positive priorities (as
 // above) of v[0..count), count a whole number of vectors, ties to the lower
-// position, into positions[0..returned), in no particular order.
+// position, into positions[0..returned) in increasing order.
 // `guess`, if positive, is a threshold likely to leave a few more than n
 // above it: one pass then does, and counting passes narrow the threshold
 // only when it misses.
-inline size_t SelectLargest(const float* HWY_RESTRICT v, size_t count, bool up,
-                            size_t n, float guess,
-                            int32_t* HWY_RESTRICT positions,
-                            std::vector<uint64_t>& keys) {
+inline Selection SelectLargest(const float* HWY_RESTRICT v, size_t count,
+                               bool up, size_t n, float guess,
+                               int32_t* HWY_RESTRICT positions,
+                               std::vector<uint64_t>& keys) {
   const size_t target = n + 8;
   const size_t cap = n + 32;
-  size_t collected = 0;
-  if (guess > 0) collected = CollectAtLeast(v, count, up, guess, positions);
-  if (guess <= 0 || collected < n || collected > 4 * cap) {
+  Selection selection;
+  if (guess > 0) {
+    selection.count = CollectAtLeast(v, count, up, guess, positions);
+    selection.threshold = guess;
+  }
+  if (guess <= 0 || selection.count < n || selection.count > 4 * cap) {
     float max_priority;
     // Priorities are never negative: ">= the smallest positive float" is
     // "positive".
@@ -163,30 +179,44 @@ inline size_t SelectLargest(const float* HWY_RESTRICT v, size_t count, bool up,
         fraction = std::min(fraction, 1.0);
       }
     }
-    collected = CollectAtLeast(v, count, up, at_least, positions);
+    selection.count = CollectAtLeast(v, count, up, at_least, positions);
+    selection.threshold = at_least;
   }
-  if (collected > n) {
+  if (selection.count > n) {
     // Order by priority, then position, as one integer: a non-negative
     // float's bits order as the float does.
     const float sign = up ? -1.0f : 1.0f;
-    keys.resize(collected);
-    for (size_t c = 0; c < collected; ++c) {
+    keys.resize(selection.count);
+    for (size_t c = 0; c < selection.count; ++c) {
       uint32_t bits;
       const float p = sign * v[positions[c]];
       std::memcpy(&bits, &p, sizeof(bits));
       keys[c] = (uint64_t{bits} << 32) |
                 (0xffffffffu - static_cast<uint32_t>(positions[c]));
     }
-    // n is small (about sqrt(size / 12)): a heap of n beats a selection.
-    std::partial_sort(keys.begin(), keys.begin() + n, keys.end(),
-                      std::greater<uint64_t>());
-    for (size_t c = 0; c < n; ++c) {
-      positions[c] =
-          static_cast<int32_t>(0xffffffffu - (keys[c] & 0xffffffffu));
+    // The keys are distinct: the n largest are a well-defined set.
+    if (selection.count <= kRankedKeys) {
+      // Few keys (the usual case): count the larger ones, without the
+      // mispredicted branches of a selection.
+      size_t selected = 0;
+      for (size_t c = 0; c < selection.count; ++c) {
+        size_t larger = 0;
+        for (size_t d = 0; d < selection.count; ++d) {
+          larger += keys[d] > keys[c];
+        }
+        if (larger < n) positions[selected++] = KeyPosition(keys[c]);
+      }
+    } else {
+      std::nth_element(keys.begin(), keys.begin() + (n - 1), keys.end(),
+                       std::greater<uint64_t>());
+      for (size_t c = 0; c < n; ++c) positions[c] = KeyPosition(keys[c]);
+      // In increasing order, as above: the order the flips are tallied in
+      // must not depend on which threshold collected them.
+      std::sort(positions, positions + n);
     }
-    collected = n;
+    selection.count = n;
   }
-  return collected;
+  return selection;
 }
 
 // The channel stage, given the sum of the errors after the kernel stage.
@@ -209,12 +239,16 @@ inline void ChannelStage(bool after_kernel_stage, double sum,
   int32_t* positions = s.positions.get();
   // Without a kernel stage the priorities are |e0| on one side, about
   // uniform in (0, 0.5] over half the elements: aim for n + 8 above.
+  // After it, the candidates' spread is alike from channel to channel of a
+  // layer: start from the previous channel's threshold.
   const float guess =
       after_kernel_stage
-          ? 0.0f
+          ? s.previous_threshold
           : static_cast<float>(0.5 * (1.0 - 2.0 * (n + 8) / count));
-  const size_t selected =
+  const Selection selection =
       SelectLargest(priority, count, up, n, guess, positions, s.keys);
+  s.previous_threshold = selection.threshold;
+  const size_t selected = selection.count;
   for (size_t i = 0; i < selected; ++i) {
     s.picks.push_back(after_kernel_stage ? s.candidate[positions[i]]
                                          : positions[i]);

@@ -5,11 +5,11 @@
 // errors and of errors after the stage, in the reference's order
 // (sequential in double), so that they come out bit for bit.
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
 #include "core/channel_grid.h"
-#include "core/fast/mask_bits-inl.h"
 #include "core/fast/scratch.h"
 #include "core/squant.h"
 
@@ -158,7 +158,8 @@ HWY_NOINLINE KernelStageSums KernelStageLanes(size_t runtime_k,
   VD squared_kernel[2] = {hn::Zero(dd), hn::Zero(dd)};
   VF flips = zero;  // per lane
   auto smallest = hn::Set(du, ~0u);
-  s.extremes.clear();
+  int32_t* HWY_RESTRICT extreme_groups = s.extreme_blocks.get();
+  size_t groups_with_extremes = 0;
 
   // Per group, lane-major (element j of lane l at j*lanes + l): e0, the
   // priorities, the ranks and the int8 values, which go to memory order
@@ -250,33 +251,34 @@ HWY_NOINLINE KernelStageSums KernelStageLanes(size_t runtime_k,
         real_kernel, hn::Or(hn::Ge(highest, t_max), hn::Le(lowest, t_min)));
     if (HWY_UNLIKELY(!hn::AllFalse(df, at_edge))) {
       for (size_t j = 0; j < k; ++j) {
-        const VF x = hn::Load(df, xg + j * lanes);
-        priority[j] =
-            edge_priority_of(hn::Load(df, staged_e0 + j * lanes), x, up);
-        uint64_t extreme = MaskBits(
-            df,
-            hn::And(real_kernel, hn::Or(hn::Ge(x, t_max), hn::Le(x, t_min))));
-        while (extreme != 0) {
-          s.extremes.push_back(
-              static_cast<int32_t>((g + PopLowestBit(extreme)) * k + j));
-        }
+        priority[j] = edge_priority_of(hn::Load(df, staged_e0 + j * lanes),
+                                       hn::Load(df, xg + j * lanes), up);
       }
+      extreme_groups[groups_with_extremes++] = static_cast<int32_t>(g);
     }
 
     // rank[j] = the number of elements before j in the order: i precedes j
-    // iff p[i] > p[j], or p[i] == p[j] and i < j. VecFromMask is -1 where
+    // iff p[i] > p[j], or p[i] == p[j] and i < j. One compare per pair: for
+    // i < j, either i precedes j or j precedes i. VecFromMask is -1 where
     // true.
+    VI rank[kCapacity];
     HWY_UNROLL(16)
     for (size_t j = 0; j < k; ++j) {
-      VI rank = hn::Zero(di);
+      rank[j] = hn::Set(di, static_cast<int32_t>(k - 1 - j));
+    }
+    HWY_UNROLL(16)
+    for (size_t j = 1; j < k; ++j) {
       HWY_UNROLL(16)
-      for (size_t i = 0; i < k; ++i) {
-        if (i == j) continue;
-        const auto precedes = i < j ? hn::Ge(priority[i], priority[j])
-                                    : hn::Gt(priority[i], priority[j]);
-        rank = hn::Sub(rank, hn::BitCast(di, hn::VecFromMask(df, precedes)));
+      for (size_t i = 0; i < j; ++i) {
+        const VI i_first = hn::BitCast(
+            di, hn::VecFromMask(df, hn::Ge(priority[i], priority[j])));
+        rank[j] = hn::Sub(rank[j], i_first);
+        rank[i] = hn::Add(rank[i], i_first);
       }
-      hn::Store(rank, di, staged_rank + j * lanes);
+    }
+    HWY_UNROLL(16)
+    for (size_t j = 0; j < k; ++j) {
+      hn::Store(rank[j], di, staged_rank + j * lanes);
       hn::Store(priority[j], df, staged_priority + j * lanes);
     }
 
@@ -303,8 +305,7 @@ HWY_NOINLINE KernelStageSums KernelStageLanes(size_t runtime_k,
       const VF e0_j = hn::Load(df, staged_e0 + j * lanes);
       const VF move = hn::IfThenElseZero(hn::And(flipped, can), direction);
       const VF error = hn::Add(e0_j, move);
-      const VF recorded =
-          hn::IfThenElseZero(hn::Not(hn::AndNot(can, flipped)), error);
+      const VF recorded = hn::IfThenZeroElse(hn::AndNot(can, flipped), error);
       moves = hn::Add(moves, move);
       squared_after = hn::Add(squared_after, hn::Mul(error, error));
       recorded_lo = hn::Add(recorded_lo, promote_lo(recorded));
@@ -367,6 +368,20 @@ HWY_NOINLINE KernelStageSums KernelStageLanes(size_t runtime_k,
         const VI q = hn::GatherIndex(
             di, staged_q, hn::LoadU(di, lane_major_index + j * lanes));
         hn::StoreU(hn::DemoteTo(d8, q), d8, q_out + j * lanes);
+      }
+    }
+  }
+  s.extremes.clear();
+  for (size_t group = 0; group < groups_with_extremes; ++group) {
+    const size_t g = static_cast<size_t>(extreme_groups[group]);
+    const float* xg = s.x.get() + g * k;
+    const size_t real = std::min(lanes, s.kernels - g);
+    for (size_t j = 0; j < k; ++j) {
+      for (size_t l = 0; l < real; ++l) {
+        const float x = xg[j * lanes + l];
+        if (x >= grid.t_max || x <= grid.t_min) {
+          s.extremes.push_back(static_cast<int32_t>((g + l) * k + j));
+        }
       }
     }
   }

@@ -105,14 +105,11 @@ inline void KernelStats(const ChannelGrid& grid, ChannelScratch& s,
     s.kernel_before[kernel] = before;
     s.kernel_after[kernel] = after;
   }
-  // The channel's sums add the kernels' in order, as the reference does.
-  double channel_before = 0, channel_after = 0;
-  for (size_t kernel = 0; kernel < s.kernels; ++kernel) {
-    channel_before += s.kernel_before[kernel];
-    channel_after += s.kernel_after[kernel];
-  }
-  stats.channel_error_sum_before = std::fabs(channel_before);
-  stats.channel_error_sum_after = std::fabs(channel_after);
+  // The channel's sums fold the kernels' (error_sum.h), as the reference's.
+  stats.channel_error_sum_before =
+      std::fabs(FoldKernelSumsSimd(s.kernel_before.get(), s.kernels));
+  stats.channel_error_sum_after =
+      std::fabs(FoldKernelSumsSimd(s.kernel_after.get(), s.kernels));
   // Padding kernels hold 0.
   const hn::ScalableTag<double> dd;
   auto largest_before = hn::Zero(dd);
@@ -202,6 +199,23 @@ inline KernelStageSums KernelStage(size_t k, const ChannelGrid& grid, Grid kind,
                    : KernelStageLanes<0, false>(k, grid, s);
 }
 
+// PositionPass for the channel's path: the kernel sums (K > 1) need the
+// errors in memory order; the channel stage alone does not.
+inline PositionSums Position(bool kernel_stage, Grid kind,
+                             const ChannelGrid& grid, ChannelScratch& s) {
+  const bool symmetric = kind == Grid::kSymmetric;
+  if (kernel_stage) {
+    return symmetric ? PositionPass<true, true, true>(grid, s)
+                     : PositionPass<true, false, true>(grid, s);
+  }
+  if (s.kernel_size > 1) {
+    return symmetric ? PositionPass<false, true, true>(grid, s)
+                     : PositionPass<false, false, true>(grid, s);
+  }
+  return symmetric ? PositionPass<false, true, false>(grid, s)
+                   : PositionPass<false, false, false>(grid, s);
+}
+
 // Quantizes the non-degenerate channel in s.w into s.q; false if the
 // channel has a NaN or Inf (then nothing else is done).
 inline bool QuantizeChannel(const QuantOptions& options,
@@ -212,7 +226,8 @@ inline bool QuantizeChannel(const QuantOptions& options,
                                       options.mode == Mode::kSquantK);
   const bool channel_stage =
       options.mode == Mode::kSquant || options.mode == Mode::kSquantC;
-  std::memset(s.dirty.get(), 0, s.padded_kernels);
+  // (Only kernels of K > 1 are ever recomputed.)
+  if (k > 1) std::memset(s.dirty.get(), 0, s.padded_kernels);
   s.lane_layout = 0;
   PositionSums sums;
   MoveTally tally;
@@ -224,8 +239,7 @@ inline bool QuantizeChannel(const QuantOptions& options,
     tally.kernel_flips = kernel.flips;
     tally.squared_delta = kernel.squared_kernel - kernel.squared_rtn;
   } else {
-    sums = kernel_stage ? PositionPass<true>(grid, options.grid, s)
-                        : PositionPass<false>(grid, options.grid, s);
+    sums = Position(kernel_stage, options.grid, grid, s);
     if (std::isnan(sums.squared_error)) return false;
     if (k > kMaxLaneKernel) {
       std::memset(s.move.get(), 0, s.size * sizeof(float));

@@ -9,7 +9,7 @@
 
 #include "core/channel_grid.h"
 #include "core/error_sum.h"
-#include "core/fast/mask_bits-inl.h"
+#include "core/fast/moves.h"
 #include "core/fast/scratch.h"
 #include "core/float_convert.h"
 #include "core/squant.h"
@@ -148,12 +148,14 @@ struct PositionSums {
 
 // Places the channel in s.w on the grid: x = (w * step) - offset, or
 // w / divisor on the symmetric grid (GridPosition's float32 operations);
-// e = e0 = rint(x) - x; q = clamp(rint(x)); the elements at x >= t_max or
-// x <= t_min in s.extremes; without a kernel stage, signed_priority too.
-// Past the end, x = e = signed_priority = 0.
-template <bool kKernelStage>
-HWY_NOINLINE PositionSums PositionPass(const ChannelGrid& grid, Grid kind,
+// e0 = rint(x) - x, into e with kKeepErrors (the kernel sums need it; the
+// channel stage alone, K = 1, does not); q = clamp(rint(x)); the elements
+// at x >= t_max or x <= t_min in s.extremes; without a kernel stage,
+// signed_priority too. Past the end, x = e = signed_priority = 0.
+template <bool kKernelStage, bool kSymmetric, bool kKeepErrors>
+HWY_NOINLINE PositionSums PositionPass(const ChannelGrid& grid,
                                        ChannelScratch& s) {
+  static_assert(kKeepErrors || !kKernelStage);
   const hn::ScalableTag<float> df;
   const hn::RebindToUnsigned<decltype(df)> du;
   const hn::Rebind<uint8_t, decltype(du)> d8;
@@ -166,7 +168,6 @@ HWY_NOINLINE PositionSums PositionPass(const ChannelGrid& grid, Grid kind,
   static_assert(kChannelSumLanes % (2 * kHalfLanes) == 0);
   constexpr size_t kSumVectors = kChannelSumLanes / kHalfLanes;
 
-  const bool symmetric = kind == Grid::kSymmetric;
   const auto divisor = hn::Set(df, grid.divisor);
   const auto step = hn::Set(df, grid.step);
   const auto offset = hn::Set(df, grid.offset);
@@ -180,23 +181,26 @@ HWY_NOINLINE PositionSums PositionPass(const ChannelGrid& grid, Grid kind,
   auto max_error = zero;
   auto tiny = hn::Lt(zero, zero);
 
-  s.extremes.clear();
+  const float* HWY_RESTRICT w = s.w.get();
   float* HWY_RESTRICT x = s.x.get();
   float* HWY_RESTRICT e = s.e.get();
   float* HWY_RESTRICT priority = s.signed_priority.get();
   int8_t* HWY_RESTRICT q = s.q.get();
+  int32_t* HWY_RESTRICT extreme_blocks = s.extreme_blocks.get();
+  size_t blocks_with_extremes = 0;
   size_t i = 0;
   // Whole blocks of the 16 canonical channel-sum lanes.
   for (; i + kChannelSumLanes <= s.size; i += kChannelSumLanes) {
+    auto extreme = hn::Lt(zero, zero);
     HWY_UNROLL(16)
     for (size_t b = 0; b < kChannelSumLanes; b += lanes) {
-      const auto w = hn::Load(df, s.w.get() + i + b);
-      const auto xi =
-          symmetric ? hn::Div(w, divisor) : hn::Sub(hn::Mul(w, step), offset);
+      const auto wi = hn::Load(df, w + i + b);
+      const auto xi = kSymmetric ? hn::Div(wi, divisor)
+                                 : hn::Sub(hn::Mul(wi, step), offset);
       const auto r0 = hn::Round(xi);
       const auto e0 = hn::Sub(r0, xi);
       hn::Store(xi, df, x + i + b);
-      hn::Store(e0, df, e + i + b);
+      if (kKeepErrors) hn::Store(e0, df, e + i + b);
       // Every element can flip toward -e0 but those at the grid's edge
       // (extremes, fixed below).
       if (!kKernelStage) hn::Store(e0, df, priority + i + b);
@@ -217,11 +221,18 @@ HWY_NOINLINE PositionSums PositionPass(const ChannelGrid& grid, Grid kind,
         tiny = hn::Or(tiny, hn::And(hn::Lt(magnitude, tiny_limit),
                                     hn::Gt(magnitude, zero)));
       }
-      uint64_t extreme =
-          MaskBits(df, hn::Or(hn::Ge(xi, t_max), hn::Le(xi, t_min)));
-      while (HWY_UNLIKELY(extreme != 0)) {
-        s.extremes.push_back(
-            static_cast<int32_t>(i + b + PopLowestBit(extreme)));
+      extreme = hn::Or(extreme, hn::Or(hn::Ge(xi, t_max), hn::Le(xi, t_min)));
+    }
+    if (HWY_UNLIKELY(!hn::AllFalse(df, extreme))) {
+      extreme_blocks[blocks_with_extremes++] = static_cast<int32_t>(i);
+    }
+  }
+  s.extremes.clear();
+  for (size_t block = 0; block < blocks_with_extremes; ++block) {
+    const size_t first = static_cast<size_t>(extreme_blocks[block]);
+    for (size_t j = first; j < first + kChannelSumLanes; ++j) {
+      if (x[j] >= grid.t_max || x[j] <= grid.t_min) {
+        s.extremes.push_back(static_cast<int32_t>(j));
       }
     }
   }
@@ -235,14 +246,14 @@ HWY_NOINLINE PositionSums PositionPass(const ChannelGrid& grid, Grid kind,
   result.max_abs_error = hn::GetLane(hn::MaxOfLanes(df, max_error));
   result.tiny = !hn::AllFalse(df, tiny);
   // The rest, one element at a time with the same operations.
+  const Grid kind = kSymmetric ? Grid::kSymmetric : Grid::kAsymmetric;
   for (; i < s.size; ++i) {
-    const float xi = GridPosition(grid, kind, s.w[i]);
+    const float xi = GridPosition(grid, kind, w[i]);
     const float r0 = std::nearbyint(xi);
     const float e0 = r0 - xi;
     x[i] = xi;
-    e[i] = e0;
-    const bool can = (e0 < 0 && xi < grid.t_max) || (e0 > 0 && xi > grid.t_min);
-    priority[i] = can ? e0 : 0.0f;
+    if (kKeepErrors) e[i] = e0;
+    priority[i] = FlipMove(e0 < 0, xi, e0, grid) != 0 ? e0 : 0.0f;
     // fmax/fmin, not clamp: a NaN from a non-finite input (reported after
     // this pass) must not reach the float-to-int cast, which is UB.
     q[i] =
@@ -257,15 +268,12 @@ HWY_NOINLINE PositionSums PositionPass(const ChannelGrid& grid, Grid kind,
   }
   if (!kKernelStage) {
     for (const int32_t extreme : s.extremes) {
-      const float xi = x[extreme], e0 = e[extreme];
-      if ((e0 < 0 && xi >= grid.t_max) || (e0 > 0 && xi <= grid.t_min)) {
-        priority[extreme] = 0.0f;
-      }
+      const float e0 = std::nearbyint(x[extreme]) - x[extreme];
+      if (FlipMove(e0 < 0, x[extreme], e0, grid) == 0) priority[extreme] = 0.0f;
     }
-    for (size_t half = kChannelSumLanes / 2; half >= 1; half /= 2) {
-      for (size_t j = 0; j < half; ++j) lanes16[j] += lanes16[j + half];
-    }
-    result.channel_sum = lanes16[0];
+    // Each lane holds its own sum: folding them as 16 "kernels" adds 0 to
+    // each, which is exact.
+    result.channel_sum = FoldKernelSums(lanes16, kChannelSumLanes);
   }
   for (size_t j = s.size; j < s.padded_size; ++j) {
     x[j] = e[j] = priority[j] = 0.0f;

@@ -44,7 +44,9 @@ struct ChannelScratch {
         candidate(Zeroed<int32_t>(padded_kernels)),
         candidate_priority(Zeroed<float>(padded_kernels)),
         dirty(Zeroed<uint8_t>(padded_kernels)),
-        positions(Zeroed<int32_t>(padded_size + kMaxFloatLanes)) {}
+        positions(Zeroed<int32_t>(padded_size + kMaxFloatLanes)),
+        // Blocks of 16 elements, or groups of at least 4 kernels of K >= 2.
+        extreme_blocks(Zeroed<int32_t>(padded_size / 8 + 1)) {}
 
   const size_t kernels;         // N
   const size_t kernel_size;     // K
@@ -67,7 +69,7 @@ struct ChannelScratch {
   // One output channel, by element.
   hwy::AlignedFreeUniquePtr<float[]> w;  // input as float32
   hwy::AlignedFreeUniquePtr<float[]> x;  // grid position (by Slot)
-  // Recorded error, rint(x) - x at first (paths without the lane-wise
+  // Recorded error, rint(x) - x at first (K > 1 without the lane-wise
   // kernel stage only).
   hwy::AlignedFreeUniquePtr<float[]> e;
   // Element-stage priority with the direction in its sign: e0 where the
@@ -95,10 +97,16 @@ struct ChannelScratch {
   hwy::AlignedFreeUniquePtr<int32_t[]> positions;
   std::vector<uint64_t> keys;
   std::vector<int32_t> picks;
+  // The threshold the previous channel's selection collected at.
+  float previous_threshold = 0;
   // Elements at x >= t_max or x <= t_min; of those, the ones whose rint(x)
   // lies outside [t_min, t_max].
   std::vector<int32_t> extremes;
   std::vector<int32_t> edges;
+  // The first elements of the blocks (or kernel groups) that hold
+  // extremes: listed in the SIMD loops, which must not call anything (all
+  // vector registers are caller-saved), and expanded after them.
+  hwy::AlignedFreeUniquePtr<int32_t[]> extreme_blocks;
   // For groups of `lanes` kernels, one per lane: element p (memory order)
   // of a group is element p % K of lane p / K, stored lane-major at
   // (p % K) * lanes + p / K. Set by the SIMD code for its vector width.
