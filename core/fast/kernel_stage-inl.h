@@ -199,11 +199,16 @@ HWY_NOINLINE KernelStageSums KernelStageLanes(size_t runtime_k,
       const VF e = hn::Sub(hn::Round(x), x);
       hn::Store(x, df, xg + j * lanes);
       hn::Store(e, df, staged_e0 + j * lanes);
-      sum_lo = hn::Add(sum_lo, promote_lo(e));
-      sum_hi = hn::Add(sum_hi, promote_hi(e));
       squared = hn::Add(squared, hn::Mul(e, e));
       lowest = hn::Min(lowest, x);
       highest = hn::Max(highest, x);
+    }
+    // The double sums in a pass of their own: fewer live vectors.
+    HWY_UNROLL(16)
+    for (size_t j = 0; j < k; ++j) {
+      const VF e = hn::Load(df, staged_e0 + j * lanes);
+      sum_lo = hn::Add(sum_lo, promote_lo(e));
+      sum_hi = hn::Add(sum_hi, promote_hi(e));
       smallest = hn::Min(smallest, hn::Sub(hn::ShiftLeft<1>(hn::BitCast(du, e)),
                                            hn::Set(du, 1)));
     }
