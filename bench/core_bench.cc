@@ -1,8 +1,9 @@
 // The SQuant core on whole models (every conv and fc weight of torchvision's
 // ResNet-18 and ResNet-50, random normal, 4-bit, mode squant), against a
 // round-to-nearest baseline pass on the same input in the same run, on one
-// and two threads. Ends with a summary: ms per model, ns per weight and the
-// SQuant/RTN ratio (best repetition of each).
+// and two threads, and on ResNet-50's 1x1 (with fc) and 3x3 layers apart.
+// Ends with a summary: ms per model, ns per weight and the SQuant/RTN ratio
+// (best repetition of each).
 //
 //   core_bench [--benchmark_repetitions=5] [--benchmark_filter=resnet50]
 
@@ -118,9 +119,39 @@ void RtnBlock(ModelData::Layer& layer, int64_t first, int64_t last) {
                          layer.rtn_scale.data(), layer.rtn_zero_point.data());
 }
 
+// ResNet-50's layers of one kernel size (the product of the dimensions
+// past [out, in]; fc is 1): the 1x1 layers take a channel stage only, the
+// 3x3 ones the lane-wise kernel stage first, and their costs differ.
+ModelShapes ResNet50WithKernel(int64_t kernel_size, const std::string& name) {
+  ModelShapes subset{name, {}};
+  for (const LayerShape& layer : ResNet50().layers) {
+    int64_t size = 1;
+    for (size_t d = 2; d < layer.shape.size(); ++d) size *= layer.shape[d];
+    if (size == kernel_size) subset.layers.push_back(layer);
+  }
+  return subset;
+}
+
+// The whole models on one and two threads and with the reference, and
+// ResNet-50 split by kernel size on one thread.
+struct BenchModel {
+  ModelShapes shapes;
+  std::vector<int> thread_counts;
+  bool with_reference;
+};
+const std::vector<BenchModel>& BenchModels() {
+  static const auto* models = new std::vector<BenchModel>{
+      {ResNet18(), {1, 2}, true},
+      {ResNet50(), {1, 2}, true},
+      {ResNet50WithKernel(1, "resnet50-1x1"), {1}, false},
+      {ResNet50WithKernel(9, "resnet50-3x3"), {1}, false}};
+  return *models;
+}
+
 void RegisterAll() {
-  for (const ModelShapes& shapes : {ResNet18(), ResNet50()}) {
-    for (int threads : {1, 2}) {
+  for (const BenchModel& model : BenchModels()) {
+    const ModelShapes& shapes = model.shapes;
+    for (int threads : model.thread_counts) {
       for (const auto& [kind, work] :
            std::vector<std::pair<std::string, LayerWork>>{
                {"rtn", RtnBlock}, {"squant", SQuantBlock}}) {
@@ -134,6 +165,7 @@ void RegisterAll() {
             ->UseRealTime();
       }
     }
+    if (!model.with_reference) continue;
     benchmark::RegisterBenchmark(
         ("reference/" + shapes.name + "/threads:1").c_str(),
         [shapes](benchmark::State& state) {
@@ -172,10 +204,11 @@ class SummaryReporter : public benchmark::ConsoleReporter {
         "weights).\nCPU ms is the calling thread's CPU time: with 2 threads, "
         "its own half;\non a loaded machine it is closer to the quiet-machine "
         "wall time.\n"
-        "%-9s %-10s %9s %9s %9s %9s %7s %7s %10s %9s\n",
+        "%-13s %-10s %9s %9s %9s %9s %7s %7s %10s %9s\n",
         "model", "threads", "squant ms", "cpu ms", "rtn ms", "cpu ms", "ratio",
         "(cpu)", "ns/weight", "ref ms");
-    for (const ModelShapes& shapes : {ResNet18(), ResNet50()}) {
+    for (const BenchModel& model : BenchModels()) {
+      const ModelShapes& shapes = model.shapes;
       for (const char* threads : {"threads:1", "threads:2"}) {
         const Times squant = Find(shapes.name, threads, "squant");
         const Times rtn = Find(shapes.name, threads, "rtn");
@@ -183,7 +216,7 @@ class SummaryReporter : public benchmark::ConsoleReporter {
         if (squant.real <= 0 || rtn.real <= 0) continue;
         const double weights = static_cast<double>(shapes.elements());
         std::printf(
-            "%-9s %-10s %9.2f %9.2f %9.2f %9.2f %7.2f %7.2f %10.3f %9s\n",
+            "%-13s %-10s %9.2f %9.2f %9.2f %9.2f %7.2f %7.2f %10.3f %9s\n",
             shapes.name.c_str(), threads, squant.real * 1e3, squant.cpu * 1e3,
             rtn.real * 1e3, rtn.cpu * 1e3, squant.real / rtn.real,
             squant.cpu / rtn.cpu, squant.real * 1e9 / weights,
