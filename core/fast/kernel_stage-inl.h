@@ -116,8 +116,8 @@ HWY_NOINLINE KernelStageSums KernelStageLanes(size_t runtime_k,
   const size_t half = hn::Lanes(dd);
   s.lane_layout = lanes;
   // 3x3 kernels on 8 lanes move between memory order and lane-major order
-  // by 8x8 transposes (and one gather / byte scatter for the ninth
-  // element): cheaper than a gather per element.
+  // by 8x8 transposes (the ninth elements by blends and a byte scatter):
+  // gathers are slow (each cost as much as a fifth of a group on Zen 3).
   constexpr bool kTransposed = kFixedK == 9 && hn::MaxLanes(df) == 8;
 
   const VF divisor = hn::Set(df, grid.divisor);
@@ -185,11 +185,21 @@ HWY_NOINLINE KernelStageSums KernelStageLanes(size_t runtime_k,
       for (size_t l = 0; l < 8; ++l) rows[l] = hn::LoadU(df, wg + l * k);
       Transpose8x8(df, rows);
       for (size_t j = 0; j < 8; ++j) hn::Store(rows[j], df, staged_w + j * 8);
+      // Kernel l's ninth element, wg[9l + 8] = wg[8(l + 1) + l], is lane l
+      // of the group's block l + 1 of 8: a diagonal.
+      VF ninth = hn::LoadU(df, wg + 8);
+      for (size_t l = 1; l < 8; ++l) {
+        ninth = hn::IfThenElse(
+            hn::RebindMask(
+                df, hn::Eq(lane_index, hn::Set(di, static_cast<int32_t>(l)))),
+            hn::LoadU(df, wg + 8 * (l + 1)), ninth);
+      }
+      hn::Store(ninth, df, staged_w + 8 * 8);
     }
     HWY_UNROLL(16)
     for (size_t j = 0; j < k; ++j) {
       const VF w =
-          kTransposed && j < 8
+          kTransposed
               ? hn::Load(df, staged_w + j * lanes)
               : hn::GatherIndex(
                     df, wg,
@@ -293,6 +303,7 @@ HWY_NOINLINE KernelStageSums KernelStageLanes(size_t runtime_k,
     const VF direction = hn::IfThenElse(up, one, hn::Neg(one));
     VI candidate = hn::Zero(di);
     VF candidate_priority = zero;
+    VF candidate_e0 = zero;
     VF moves = zero;
     VD recorded_lo = hn::Zero(dd), recorded_hi = hn::Zero(dd);
     VF squared_after = zero;
@@ -308,6 +319,8 @@ HWY_NOINLINE KernelStageSums KernelStageLanes(size_t runtime_k,
       candidate_priority = hn::IfThenElse(hn::RebindMask(df, selected),
                                           priority_j, candidate_priority);
       const VF e0_j = hn::Load(df, staged_e0 + j * lanes);
+      candidate_e0 =
+          hn::IfThenElse(hn::RebindMask(df, selected), e0_j, candidate_e0);
       const VF move = hn::IfThenElseZero(hn::And(flipped, can), direction);
       const VF error = hn::Add(e0_j, move);
       const VF recorded = hn::IfThenZeroElse(hn::AndNot(can, flipped), error);
@@ -338,10 +351,6 @@ HWY_NOINLINE KernelStageSums KernelStageLanes(size_t runtime_k,
     // (negative: up).
     const auto candidate_flipped =
         hn::RebindMask(df, hn::Lt(candidate_rank, n));
-    const VF candidate_e0 = hn::GatherIndex(
-        df, staged_e0,
-        hn::Add(hn::Mul(candidate, hn::Set(di, static_cast<int32_t>(lanes))),
-                lane_index));
     const VF magnitude =
         hn::IfThenElse(candidate_flipped,
                        hn::IfThenElseZero(hn::Gt(candidate_priority, zero),
