@@ -44,9 +44,12 @@ chunk=$((4 * mib))
 # input held up to the global cap; per stream, one layer assembled past its
 # cap, stream_buffer of results queued for writing, and a few chunks in
 # flight (one being copied in, and gRPC's receive and send buffers: we
-# allow 5); the layers on the workers; and a fixed overhead (the binary,
-# gRPC, allocator slack; about 17 MiB at rest).
-overhead=$((192 * mib))
+# allow 5); the layers on the workers; malloc's retention (server/README.md,
+# "Memory": up to 64 MiB of freed memory kept per arena; the workers' and
+# the receiving threads' arenas hold the layers); and a fixed overhead (the
+# binary, gRPC: about 17 MiB at rest, 64 allowed). Without the retention
+# term the bound was 560 MiB, and a run peaked at 561.
+overhead=$(((64 + (workers + 1) * 64) * mib))
 bound=$((global_buffer + clients * (max_layer + stream_buffer + 5 * chunk) +
          workers * max_layer + overhead))
 
@@ -118,7 +121,7 @@ for name, m in r["models"].items():
           f"p99 {m['p99_seconds']:.3f} s")
 PY
 echo "server peak RSS (VmHWM): $((peak_kb / 1024)) MiB; bound from the caps:" \
-  "$((bound / mib)) MiB (including $((overhead / mib)) MiB fixed overhead)"
+  "$((bound / mib)) MiB (including $((overhead / mib)) MiB for the binary, gRPC and malloc's retention)"
 echo "after the load: squant_buffered_bytes=$buffered squant_streams_in_flight=$in_flight"
 echo "server exit status after SIGTERM: $server_status"
 
