@@ -87,6 +87,12 @@ inline ChannelGrid SymmetricGrid(float max_abs, int bits) {
   return grid;
 }
 
+// x at or past the grid's ends, where a flip outward is impossible and
+// clamping may apply: the elements the fast path lists as extremes.
+inline bool AtGridExtreme(const ChannelGrid& grid, float x) {
+  return x >= grid.t_max || x <= grid.t_min;
+}
+
 inline float GridPosition(const ChannelGrid& grid, Grid kind, float w) {
   if (kind == Grid::kSymmetric) return w / grid.divisor;
   const float scaled = w * grid.step;

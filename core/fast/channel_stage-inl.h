@@ -120,7 +120,16 @@ inline size_t CollectAtLeast(const float* HWY_RESTRICT v, size_t count, bool up,
 // Selections of up to this many keys rank them by counting.
 inline constexpr size_t kRankedKeys = 64;
 
-// The position a selection key (below) holds in its low half.
+// A selection's order as one integer: by priority (>= 0), then by lower
+// position. A non-negative float's bits order as the float does.
+inline uint64_t SelectionKey(float priority, int32_t position) {
+  uint32_t bits;
+  std::memcpy(&bits, &priority, sizeof(bits));
+  return (uint64_t{bits} << 32) |
+         (0xffffffffu - static_cast<uint32_t>(position));
+}
+
+// The position a selection key holds in its low half.
 inline int32_t KeyPosition(uint64_t key) {
   return static_cast<int32_t>(0xffffffffu - (key & 0xffffffffu));
 }
@@ -183,16 +192,10 @@ inline Selection SelectLargest(const float* HWY_RESTRICT v, size_t count,
     selection.threshold = at_least;
   }
   if (selection.count > n) {
-    // Order by priority, then position, as one integer: a non-negative
-    // float's bits order as the float does.
     const float sign = up ? -1.0f : 1.0f;
     keys.resize(selection.count);
     for (size_t c = 0; c < selection.count; ++c) {
-      uint32_t bits;
-      const float p = sign * v[positions[c]];
-      std::memcpy(&bits, &p, sizeof(bits));
-      keys[c] = (uint64_t{bits} << 32) |
-                (0xffffffffu - static_cast<uint32_t>(positions[c]));
+      keys[c] = SelectionKey(sign * v[positions[c]], positions[c]);
     }
     // The keys are distinct: the n largest are a well-defined set.
     if (selection.count <= kRankedKeys) {

@@ -393,7 +393,7 @@ HWY_NOINLINE KernelStageSums KernelStageLanes(size_t runtime_k,
     for (size_t j = 0; j < k; ++j) {
       for (size_t l = 0; l < real; ++l) {
         const float x = xg[j * lanes + l];
-        if (x >= grid.t_max || x <= grid.t_min) {
+        if (AtGridExtreme(grid, x)) {
           s.extremes.push_back(static_cast<int32_t>((g + l) * k + j));
         }
       }

@@ -231,7 +231,7 @@ HWY_NOINLINE PositionSums PositionPass(const ChannelGrid& grid,
   for (size_t block = 0; block < blocks_with_extremes; ++block) {
     const size_t first = static_cast<size_t>(extreme_blocks[block]);
     for (size_t j = first; j < first + kChannelSumLanes; ++j) {
-      if (x[j] >= grid.t_max || x[j] <= grid.t_min) {
+      if (AtGridExtreme(grid, x[j])) {
         s.extremes.push_back(static_cast<int32_t>(j));
       }
     }
@@ -262,7 +262,7 @@ HWY_NOINLINE PositionSums PositionPass(const ChannelGrid& grid,
     lanes16[i % kChannelSumLanes] += e0;
     result.max_abs_error = std::max(result.max_abs_error, std::fabs(e0));
     result.tiny = result.tiny || (std::fabs(e0) < 0x1p-23f && e0 != 0);
-    if (xi >= grid.t_max || xi <= grid.t_min) {
+    if (AtGridExtreme(grid, xi)) {
       s.extremes.push_back(static_cast<int32_t>(i));
     }
   }
