@@ -91,7 +91,9 @@ std::optional<std::set<StatusCode>> HeaderCodes(const v1::LayerHeader& header,
   for (int64_t dim : header.shape()) {
     if (dim < 1) {
       bad_dimension = true;
-    } else {
+    } else if (!too_large) {
+      // Past the limit the product no longer matters (and could overflow
+      // even 128 bits): only the remaining dimensions' signs do.
       bytes *= dim;
       if (bytes > limits.max_layer_bytes) too_large = true;
     }
