@@ -87,10 +87,10 @@ inline ChannelGrid SymmetricGrid(float max_abs, int bits) {
   return grid;
 }
 
-// x at or past the grid's ends, where a flip outward is impossible and
-// clamping may apply: the elements the fast path lists as extremes.
-inline bool AtGridExtreme(const ChannelGrid& grid, float x) {
-  return x >= grid.t_max || x <= grid.t_min;
+// rint(x) past the grid's ends: clamping changes q there. (Elements at
+// x >= t_max or x <= t_min cannot flip outward; only these few can clamp.)
+inline bool OutsideGrid(const ChannelGrid& grid, float rounded) {
+  return rounded < grid.t_min || rounded > grid.t_max;
 }
 
 inline float GridPosition(const ChannelGrid& grid, Grid kind, float w) {

@@ -93,6 +93,7 @@ inline size_t CountAtLeast(const float* HWY_RESTRICT v, size_t count, bool up,
 // whose priority for direction up is >= threshold into positions[0..) in
 // increasing order and returns how many. (Highway's CompressStore copies
 // its table to the stack on every call here: slower than this loop.)
+// Hits are few: one branch tests four vectors.
 template <bool kUp>
 HWY_NOINLINE size_t CollectAtLeast(const float* HWY_RESTRICT v, size_t count,
                                    float threshold,
@@ -100,14 +101,25 @@ HWY_NOINLINE size_t CollectAtLeast(const float* HWY_RESTRICT v, size_t count,
   const hn::ScalableTag<float> df;
   const size_t lanes = hn::Lanes(df);
   const auto t = hn::Set(df, kUp ? -threshold : threshold);
-  size_t collected = 0;
-  for (size_t i = 0; i < count; i += lanes) {
+  auto hit = [&](size_t i) {
     const auto vi = hn::Load(df, v + i);
-    uint64_t keep = MaskBits(df, kUp ? hn::Le(vi, t) : hn::Ge(vi, t));
+    return kUp ? hn::Le(vi, t) : hn::Ge(vi, t);
+  };
+  size_t collected = 0;
+  auto collect = [&](size_t i) {
+    uint64_t keep = MaskBits(df, hit(i));
     while (keep != 0) {
       positions[collected++] = static_cast<int32_t>(i + PopLowestBit(keep));
     }
+  };
+  size_t i = 0;
+  for (; i + 4 * lanes <= count; i += 4 * lanes) {
+    const auto any = hn::Or(hn::Or(hit(i), hit(i + lanes)),
+                            hn::Or(hit(i + 2 * lanes), hit(i + 3 * lanes)));
+    if (HWY_LIKELY(hn::AllFalse(df, any))) continue;
+    for (size_t b = i; b < i + 4 * lanes; b += lanes) collect(b);
   }
+  for (; i < count; i += lanes) collect(i);
   return collected;
 }
 
@@ -132,6 +144,35 @@ inline uint64_t SelectionKey(float priority, int32_t position) {
 // The position a selection key holds in its low half.
 inline int32_t KeyPosition(uint64_t key) {
   return static_cast<int32_t>(0xffffffffu - (key & 0xffffffffu));
+}
+
+// Writes the positions of the n largest of keys[0..count) (distinct,
+// count <= kRankedKeys) into positions[0..n) in the keys' order, by
+// counting for each key the larger ones: no mispredicted branches, as a
+// selection would have. Keys are below 2^63, so they compare as signed.
+inline void KeepLargestKeys(std::vector<uint64_t>& keys, size_t count, size_t n,
+                            int32_t* HWY_RESTRICT positions) {
+  const hn::ScalableTag<int64_t> d64;
+  const size_t lanes = hn::Lanes(d64);
+  // Zero keys pad the last vector: no key is smaller.
+  keys.resize(RoundUp(count, lanes), 0);
+  const int64_t* HWY_RESTRICT key =
+      reinterpret_cast<const int64_t*>(keys.data());
+  alignas(64) int64_t larger[kRankedKeys];
+  for (size_t c = 0; c < count; c += lanes) {
+    const auto keys_c = hn::LoadU(d64, key + c);
+    auto count_c = hn::Zero(d64);  // -1 per larger key
+    for (size_t d = 0; d < count; ++d) {
+      count_c = hn::Add(
+          count_c, hn::VecFromMask(d64, hn::Gt(hn::Set(d64, key[d]), keys_c)));
+    }
+    hn::Store(hn::Neg(count_c), d64, larger + c);
+  }
+  size_t selected = 0;
+  for (size_t c = 0; c < count; ++c) {
+    positions[selected] = KeyPosition(keys[c]);
+    selected += static_cast<size_t>(larger[c]) < n;
+  }
 }
 
 // What SelectLargest found.
@@ -199,16 +240,7 @@ inline Selection SelectLargest(const float* HWY_RESTRICT v, size_t count,
     }
     // The keys are distinct: the n largest are a well-defined set.
     if (selection.count <= kRankedKeys) {
-      // Few keys (the usual case): count the larger ones, without the
-      // mispredicted branches of a selection.
-      size_t selected = 0;
-      for (size_t c = 0; c < selection.count; ++c) {
-        size_t larger = 0;
-        for (size_t d = 0; d < selection.count; ++d) {
-          larger += keys[d] > keys[c];
-        }
-        if (larger < n) positions[selected++] = KeyPosition(keys[c]);
-      }
+      KeepLargestKeys(keys, selection.count, n, positions);
     } else {
       std::nth_element(keys.begin(), keys.begin() + (n - 1), keys.end(),
                        std::greater<uint64_t>());

@@ -6,6 +6,7 @@
 // (sequential in double), so that they come out bit for bit.
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 
@@ -68,6 +69,59 @@ HWY_INLINE void Transpose8x8(DF df, hn::Vec<DF>* rows) {
   }
 }
 
+// Stores the int8 values of 8 kernels of 9, staged lane-major as int32
+// (element j of kernel l at staged[j * 8 + l]), in memory order:
+// out[9 * l + j]. Narrows first and moves bytes, not 32-bit lanes.
+template <class DI>
+HWY_INLINE void StoreNineByEight(DI di, const int32_t* HWY_RESTRICT staged,
+                                 int8_t* HWY_RESTRICT out) {
+  const hn::Repartition<int16_t, DI> d16;
+  const hn::Rebind<int8_t, decltype(d16)> d8;  // 16 lanes
+  const hn::RebindToUnsigned<decltype(d8)> du8;
+  const hn::Repartition<uint16_t, decltype(d8)> du16;
+  const hn::Repartition<uint32_t, decltype(d8)> du32;
+  const hn::Half<decltype(du8)> du8_half;
+  // Rows j and j + 1 as bytes: j's lanes 0-3, j+1's 0-3, j's 4-7, j+1's 4-7;
+  // then byte-interleaved by kernel: lane 0 of j, of j + 1, lane 1 of j, ...
+  alignas(16) static constexpr uint8_t kByKernel[16] = {
+      0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15};
+  const auto by_kernel = hn::Load(du8, kByKernel);
+  auto two_rows = [&](size_t j) {
+    const auto bytes = hn::DemoteTo(
+        d8, hn::ReorderDemote2To(d16, hn::Load(di, staged + j * 8),
+                                 hn::Load(di, staged + (j + 1) * 8)));
+    return hn::BitCast(
+        du16, hn::TableLookupBytes(hn::BitCast(du8, bytes), by_kernel));
+  };
+  const auto rows01 = two_rows(0), rows23 = two_rows(2);
+  const auto rows45 = two_rows(4), rows67 = two_rows(6);
+  // Four elements per kernel: kernels 0-3, then 4-7.
+  const auto first_low =
+      hn::BitCast(du32, hn::InterleaveLower(du16, rows01, rows23));
+  const auto first_high =
+      hn::BitCast(du32, hn::InterleaveUpper(du16, rows01, rows23));
+  const auto last_low =
+      hn::BitCast(du32, hn::InterleaveLower(du16, rows45, rows67));
+  const auto last_high =
+      hn::BitCast(du32, hn::InterleaveUpper(du16, rows45, rows67));
+  // Eight elements per kernel, two kernels per vector.
+  const hn::Vec<decltype(du8)> kernels[4] = {
+      hn::BitCast(du8, hn::InterleaveLower(du32, first_low, last_low)),
+      hn::BitCast(du8, hn::InterleaveUpper(du32, first_low, last_low)),
+      hn::BitCast(du8, hn::InterleaveLower(du32, first_high, last_high)),
+      hn::BitCast(du8, hn::InterleaveUpper(du32, first_high, last_high))};
+  uint8_t* bytes_out = reinterpret_cast<uint8_t*>(out);
+  for (size_t pair = 0; pair < 4; ++pair) {
+    hn::StoreU(hn::LowerHalf(du8_half, kernels[pair]), du8_half,
+               bytes_out + 9 * (2 * pair));
+    hn::StoreU(hn::UpperHalf(du8_half, kernels[pair]), du8_half,
+               bytes_out + 9 * (2 * pair + 1));
+  }
+  const hn::Rebind<int8_t, DI> d8_lanes;
+  const auto ninth = hn::DemoteTo(d8_lanes, hn::Load(di, staged + 64));
+  for (size_t l = 0; l < 8; ++l) out[9 * l + 8] = hn::ExtractLane(ninth, l);
+}
+
 // What the lane-wise kernel stage adds up over a channel.
 struct KernelStageSums {
   double squared_rtn = 0;     // sum of e0^2; NaN iff some w is not finite
@@ -87,7 +141,8 @@ struct KernelStageSums {
 //   stage (= before + sum of moves, see KernelStageSums::tiny), the sum of
 //   the recorded errors, and the channel-stage candidate with its signed
 //   priority;
-// - in s.extremes, the elements at x >= t_max or x <= t_min (memory order).
+// - in s.edges, the elements whose rint(x) lies outside [t_min, t_max],
+//   their kernels marked dirty.
 //
 // Ranking is branch-free: the rank of element j in the chosen order is the
 // number of elements with a higher priority, or an equal one and a lower
@@ -158,8 +213,8 @@ HWY_NOINLINE KernelStageSums KernelStageLanes(size_t runtime_k,
   VD squared_kernel[2] = {hn::Zero(dd), hn::Zero(dd)};
   VF flips = zero;  // per lane
   auto smallest = hn::Set(du, ~0u);
-  int32_t* HWY_RESTRICT extreme_groups = s.extreme_blocks.get();
-  size_t groups_with_extremes = 0;
+  int32_t* HWY_RESTRICT edge_groups = s.extreme_blocks.get();
+  size_t groups_with_edges = 0;
 
   // Per group, lane-major (element j of lane l at j*lanes + l): e0, the
   // priorities, the ranks and the int8 values, which go to memory order
@@ -269,7 +324,11 @@ HWY_NOINLINE KernelStageSums KernelStageLanes(size_t runtime_k,
         priority[j] = edge_priority_of(hn::Load(df, staged_e0 + j * lanes),
                                        hn::Load(df, xg + j * lanes), up);
       }
-      extreme_groups[groups_with_extremes++] = static_cast<int32_t>(g);
+      const auto outside = hn::Or(hn::Gt(hn::Round(highest), t_max),
+                                  hn::Lt(hn::Round(lowest), t_min));
+      if (!hn::AllFalse(df, hn::And(real_kernel, outside))) {
+        edge_groups[groups_with_edges++] = static_cast<int32_t>(g);
+      }
     }
 
     // rank[j] = the number of elements before j in the order: i precedes j
@@ -364,18 +423,7 @@ HWY_NOINLINE KernelStageSums KernelStageLanes(size_t runtime_k,
 
     int8_t* HWY_RESTRICT q_out = s.q.get() + g * k;
     if constexpr (kTransposed) {
-      VF rows[8];
-      for (size_t j = 0; j < 8; ++j) {
-        rows[j] = hn::BitCast(df, hn::Load(di, staged_q + j * 8));
-      }
-      Transpose8x8(df, rows);
-      for (size_t l = 0; l < 8; ++l) {
-        hn::StoreU(hn::DemoteTo(d8, hn::BitCast(di, rows[l])), d8,
-                   q_out + l * k);
-      }
-      alignas(8) int8_t last[8];
-      hn::Store(hn::DemoteTo(d8, hn::Load(di, staged_q + 8 * 8)), d8, last);
-      for (size_t l = 0; l < 8; ++l) q_out[l * k + 8] = last[l];
+      StoreNineByEight(di, staged_q, q_out);
     } else {
       HWY_UNROLL(16)
       for (size_t j = 0; j < k; ++j) {
@@ -385,16 +433,15 @@ HWY_NOINLINE KernelStageSums KernelStageLanes(size_t runtime_k,
       }
     }
   }
-  s.extremes.clear();
-  for (size_t group = 0; group < groups_with_extremes; ++group) {
-    const size_t g = static_cast<size_t>(extreme_groups[group]);
+  s.edges.clear();
+  for (size_t group = 0; group < groups_with_edges; ++group) {
+    const size_t g = static_cast<size_t>(edge_groups[group]);
     const float* xg = s.x.get() + g * k;
     const size_t real = std::min(lanes, s.kernels - g);
-    for (size_t j = 0; j < k; ++j) {
-      for (size_t l = 0; l < real; ++l) {
-        const float x = xg[j * lanes + l];
-        if (AtGridExtreme(grid, x)) {
-          s.extremes.push_back(static_cast<int32_t>((g + l) * k + j));
+    for (size_t l = 0; l < real; ++l) {
+      for (size_t j = 0; j < k; ++j) {
+        if (OutsideGrid(grid, std::nearbyint(xg[j * lanes + l]))) {
+          s.AddEdge((g + l) * k + j);
         }
       }
     }

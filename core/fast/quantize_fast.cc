@@ -64,20 +64,6 @@ inline void SetLaneMajorIndex(ChannelScratch& s) {
   }
 }
 
-// Finds the edges among the elements at the grid's extremes: rint(x)
-// outside [t_min, t_max], where clamping may change q, so that their
-// kernels' sums are recomputed.
-inline void ClassifyEdges(const ChannelGrid& grid, ChannelScratch& s) {
-  s.edges.clear();
-  for (const int32_t i : s.extremes) {
-    const float r0 = std::nearbyint(s.x[s.Slot(i)]);
-    if (r0 < grid.t_min || r0 > grid.t_max) {
-      s.edges.push_back(i);
-      s.dirty[i / s.kernel_size] = 1;
-    }
-  }
-}
-
 // Statistics of a channel of K > 1 from the per-kernel sums, recomputing
 // the dirty kernels element by element as the reference does.
 inline void KernelStats(const ChannelGrid& grid, ChannelScratch& s,
@@ -249,7 +235,6 @@ inline bool QuantizeChannel(const QuantOptions& options,
                            : KernelSumsLanes<0>(k, s);
     }
   }
-  ClassifyEdges(grid, s);
   s.picks.clear();
   if (channel_stage) {
     // The canonical channel sum (error_sum.h) adds the kernels' sums.

@@ -9,6 +9,7 @@
 
 #include "core/channel_grid.h"
 #include "core/error_sum.h"
+#include "core/fast/mask_bits-inl.h"
 #include "core/fast/moves.h"
 #include "core/fast/scratch.h"
 #include "core/float_convert.h"
@@ -71,30 +72,34 @@ inline float LoadScalarAsFloat(DType dtype, const uint8_t* data,
 // Converts `size` elements of dtype kDType at `row` into w and returns their
 // range (max_abs with kMaxAbs only). The dtype is a template parameter so
 // that the loop does not reload it after every store to w. Prefetches
-// `next_row` (the next channel's, or null): it then arrives while this
-// channel is quantized, which takes far longer than the load.
+// `next_row` (the next channel's): it then arrives while this channel is
+// quantized, which takes far longer than the load. One prefetch per
+// iteration: issued all at once, they stall when the miss buffers fill.
 template <bool kMaxAbs, DType kDType>
 HWY_INLINE RowRange LoadRowOf(const uint8_t* HWY_RESTRICT row, size_t size,
                               const uint8_t* next_row, float* HWY_RESTRICT w) {
   const hn::ScalableTag<float> df;
   const size_t lanes = hn::Lanes(df);
-  const size_t element_bytes = static_cast<size_t>(DTypeSize(kDType));
+  constexpr size_t kElementBytes = kDType == DType::kF32 ? 4 : 2;
   auto lo = hn::Set(df, std::numeric_limits<float>::infinity());
   auto hi = hn::Neg(lo);
   auto max_abs = hn::Zero(df);
-  if (next_row != nullptr) {
-    for (size_t byte = 0; byte < size * element_bytes; byte += 64) {
-      hwy::Prefetch(next_row + byte);
-    }
-  }
-  size_t i = 0;
-  for (; i + lanes <= size; i += lanes) {
-    const auto v = LoadAsFloat(df, kDType, row + i * element_bytes);
+  auto load = [&](size_t i) {
+    const auto v = LoadAsFloat(df, kDType, row + i * kElementBytes);
     hn::Store(v, df, w + i);
     lo = hn::Min(lo, v);
     hi = hn::Max(hi, v);
     if (kMaxAbs) max_abs = hn::Max(max_abs, hn::Abs(v));
+  };
+  // Whole cache lines of input per iteration (64 bytes: two 8-lane vectors
+  // of float32).
+  const size_t per_line = std::max<size_t>(64 / (lanes * kElementBytes), 1);
+  size_t i = 0;
+  for (; i + per_line * lanes <= size; i += per_line * lanes) {
+    hwy::Prefetch(next_row + i * kElementBytes);
+    for (size_t v = 0; v < per_line; ++v) load(i + v * lanes);
   }
+  for (; i + lanes <= size; i += lanes) load(i);
   RowRange range;
   range.lo = hn::GetLane(hn::MinOfLanes(df, lo));
   range.hi = hn::GetLane(hn::MaxOfLanes(df, hi));
@@ -120,8 +125,8 @@ HWY_NOINLINE RowRange LoadRow(const WeightTensor& weights, int64_t channel,
   const size_t row_bytes = size * element_bytes;
   const uint8_t* row =
       weights.data.data() + static_cast<size_t>(channel) * row_bytes;
-  const uint8_t* next_row =
-      channel + 1 < last_channel ? row + row_bytes : nullptr;
+  // (The last channel prefetches itself: no branch in the loop.)
+  const uint8_t* next_row = channel + 1 < last_channel ? row + row_bytes : row;
   switch (weights.dtype) {
     case DType::kF32:
       return LoadRowOf<kMaxAbs, DType::kF32>(row, size, next_row, w);
@@ -150,8 +155,9 @@ struct PositionSums {
 // w / divisor on the symmetric grid (GridPosition's float32 operations);
 // e0 = rint(x) - x, into e with kKeepErrors (the kernel sums need it; the
 // channel stage alone, K = 1, does not); q = clamp(rint(x)); the elements
-// at x >= t_max or x <= t_min in s.extremes; without a kernel stage,
-// signed_priority too. Past the end, x = e = signed_priority = 0.
+// whose rint(x) lies outside [t_min, t_max] in s.edges, their kernels
+// marked dirty; without a kernel stage, signed_priority too. Past the end,
+// x = e = signed_priority = 0.
 template <bool kKernelStage, bool kSymmetric, bool kKeepErrors>
 HWY_NOINLINE PositionSums PositionPass(const ChannelGrid& grid,
                                        ChannelScratch& s) {
@@ -177,7 +183,7 @@ HWY_NOINLINE PositionSums PositionPass(const ChannelGrid& grid,
   const auto tiny_limit = hn::Set(df, 0x1p-23f);
   VD sums[kSumVectors];
   for (size_t v = 0; v < kSumVectors; ++v) sums[v] = hn::Zero(dd);
-  VD squared[2] = {hn::Zero(dd), hn::Zero(dd)};
+  VD squared = hn::Zero(dd);
   auto max_error = zero;
   auto tiny = hn::Lt(zero, zero);
 
@@ -191,7 +197,7 @@ HWY_NOINLINE PositionSums PositionPass(const ChannelGrid& grid,
   size_t i = 0;
   // Whole blocks of the 16 canonical channel-sum lanes.
   for (; i + kChannelSumLanes <= s.size; i += kChannelSumLanes) {
-    auto extreme = hn::Lt(zero, zero);
+    auto lowest = t_max, highest = t_min;
     HWY_UNROLL(16)
     for (size_t b = 0; b < kChannelSumLanes; b += lanes) {
       const auto wi = hn::Load(df, w + i + b);
@@ -201,8 +207,8 @@ HWY_NOINLINE PositionSums PositionPass(const ChannelGrid& grid,
       const auto e0 = hn::Sub(r0, xi);
       hn::Store(xi, df, x + i + b);
       if (kKeepErrors) hn::Store(e0, df, e + i + b);
-      // Every element can flip toward -e0 but those at the grid's edge
-      // (extremes, fixed below).
+      // Every element can flip toward -e0 but those at the grid's ends
+      // (fixed below).
       if (!kKernelStage) hn::Store(e0, df, priority + i + b);
       // r + 1.5 * 2^23 holds r in its low mantissa bits, two's complement.
       const auto biased = hn::Add(hn::Min(hn::Max(r0, t_min), t_max), bias);
@@ -210,8 +216,7 @@ HWY_NOINLINE PositionSums PositionPass(const ChannelGrid& grid,
                  reinterpret_cast<uint8_t*>(q) + i + b);
       const VD lo = hn::PromoteTo(dd, hn::LowerHalf(dh, e0));
       const VD hi = hn::PromoteTo(dd, hn::UpperHalf(dh, e0));
-      squared[0] = hn::Add(squared[0], hn::Mul(lo, lo));
-      squared[1] = hn::Add(squared[1], hn::Mul(hi, hi));
+      squared = hn::MulAdd(hi, hi, hn::MulAdd(lo, lo, squared));
       if (!kKernelStage) {
         sums[b / kHalfLanes] = hn::Add(sums[b / kHalfLanes], lo);
         sums[b / kHalfLanes + 1] = hn::Add(sums[b / kHalfLanes + 1], hi);
@@ -221,18 +226,32 @@ HWY_NOINLINE PositionSums PositionPass(const ChannelGrid& grid,
         tiny = hn::Or(tiny, hn::And(hn::Lt(magnitude, tiny_limit),
                                     hn::Gt(magnitude, zero)));
       }
-      extreme = hn::Or(extreme, hn::Or(hn::Ge(xi, t_max), hn::Le(xi, t_min)));
+      lowest = hn::Min(lowest, xi);
+      highest = hn::Max(highest, xi);
     }
-    if (HWY_UNLIKELY(!hn::AllFalse(df, extreme))) {
+    if (HWY_UNLIKELY(!hn::AllFalse(
+            df, hn::Or(hn::Ge(highest, t_max), hn::Le(lowest, t_min))))) {
       extreme_blocks[blocks_with_extremes++] = static_cast<int32_t>(i);
     }
   }
-  s.extremes.clear();
+  // Blocks with an element at the grid's ends: it cannot flip outward, and
+  // clamping may change its q.
+  s.edges.clear();
   for (size_t block = 0; block < blocks_with_extremes; ++block) {
     const size_t first = static_cast<size_t>(extreme_blocks[block]);
-    for (size_t j = first; j < first + kChannelSumLanes; ++j) {
-      if (AtGridExtreme(grid, x[j])) {
-        s.extremes.push_back(static_cast<int32_t>(j));
+    for (size_t b = first; b < first + kChannelSumLanes; b += lanes) {
+      const auto xi = hn::Load(df, x + b);
+      const auto r0 = hn::Round(xi);
+      if (!kKernelStage) {
+        const auto e0 = hn::Sub(r0, xi);
+        const auto stuck = hn::Or(hn::And(hn::Lt(e0, zero), hn::Ge(xi, t_max)),
+                                  hn::And(hn::Gt(e0, zero), hn::Le(xi, t_min)));
+        hn::Store(hn::IfThenZeroElse(stuck, e0), df, priority + b);
+      }
+      uint64_t outside =
+          MaskBits(df, hn::Or(hn::Lt(r0, t_min), hn::Gt(r0, t_max)));
+      while (outside != 0) {
+        s.AddEdge(b + PopLowestBit(outside));
       }
     }
   }
@@ -241,8 +260,7 @@ HWY_NOINLINE PositionSums PositionPass(const ChannelGrid& grid,
     hn::Store(sums[v], dd, lanes16 + v * kHalfLanes);
   }
   PositionSums result;
-  result.squared_error =
-      hn::GetLane(hn::SumOfLanes(dd, hn::Add(squared[0], squared[1])));
+  result.squared_error = hn::GetLane(hn::SumOfLanes(dd, squared));
   result.max_abs_error = hn::GetLane(hn::MaxOfLanes(df, max_error));
   result.tiny = !hn::AllFalse(df, tiny);
   // The rest, one element at a time with the same operations.
@@ -262,15 +280,9 @@ HWY_NOINLINE PositionSums PositionPass(const ChannelGrid& grid,
     lanes16[i % kChannelSumLanes] += e0;
     result.max_abs_error = std::max(result.max_abs_error, std::fabs(e0));
     result.tiny = result.tiny || (std::fabs(e0) < 0x1p-23f && e0 != 0);
-    if (AtGridExtreme(grid, xi)) {
-      s.extremes.push_back(static_cast<int32_t>(i));
-    }
+    if (OutsideGrid(grid, r0)) s.AddEdge(i);
   }
   if (!kKernelStage) {
-    for (const int32_t extreme : s.extremes) {
-      const float e0 = std::nearbyint(x[extreme]) - x[extreme];
-      if (FlipMove(e0 < 0, x[extreme], e0, grid) == 0) priority[extreme] = 0.0f;
-    }
     // Each lane holds its own sum: folding them as 16 "kernels" adds 0 to
     // each, which is exact.
     result.channel_sum = FoldKernelSums(lanes16, kChannelSumLanes);

@@ -99,13 +99,17 @@ struct ChannelScratch {
   std::vector<int32_t> picks;
   // The threshold the previous channel's selection collected at.
   float previous_threshold = 0;
-  // Elements at x >= t_max or x <= t_min; of those, the ones whose rint(x)
-  // lies outside [t_min, t_max].
-  std::vector<int32_t> extremes;
+  // Elements whose rint(x) lies outside [t_min, t_max] (OutsideGrid), the
+  // only ones clamping changes. Their kernels' sums are recomputed.
   std::vector<int32_t> edges;
-  // The first elements of the blocks (or kernel groups) that hold
-  // extremes: listed in the SIMD loops, which must not call anything (all
-  // vector registers are caller-saved), and expanded after them.
+  void AddEdge(size_t i) {
+    edges.push_back(static_cast<int32_t>(i));
+    dirty[i / kernel_size] = 1;
+  }
+  // The first elements of the blocks (or kernel groups) that hold elements
+  // at x >= t_max or x <= t_min: listed in the SIMD loops, which must not
+  // call anything (all vector registers are caller-saved), and revisited
+  // after them.
   hwy::AlignedFreeUniquePtr<int32_t[]> extreme_blocks;
   // For groups of `lanes` kernels, one per lane: element p (memory order)
   // of a group is element p % K of lane p / K, stored lane-major at
