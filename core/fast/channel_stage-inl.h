@@ -15,6 +15,7 @@
 
 #include "core/channel_grid.h"
 #include "core/error_sum.h"
+#include "core/fast/compress_table.h"
 #include "core/fast/mask_bits-inl.h"
 #include "core/fast/moves.h"
 #include "core/fast/scratch.h"
@@ -91,9 +92,10 @@ inline size_t CountAtLeast(const float* HWY_RESTRICT v, size_t count, bool up,
 
 // Writes the positions of v[0..count) (count a whole number of vectors)
 // whose priority for direction up is >= threshold into positions[0..) in
-// increasing order and returns how many. (Highway's CompressStore copies
-// its table to the stack on every call here: slower than this loop.)
-// Hits are few: one branch tests four vectors.
+// increasing order and returns how many; writes up to a vector past them.
+// Hits are few but scattered: on 8 lanes a static compress table makes
+// the loop free of branches (they mispredicted on most hits); otherwise
+// one branch tests four vectors.
 template <bool kUp>
 HWY_NOINLINE size_t CollectAtLeast(const float* HWY_RESTRICT v, size_t count,
                                    float threshold,
@@ -106,6 +108,19 @@ HWY_NOINLINE size_t CollectAtLeast(const float* HWY_RESTRICT v, size_t count,
     return kUp ? hn::Le(vi, t) : hn::Ge(vi, t);
   };
   size_t collected = 0;
+  if constexpr (hn::MaxLanes(df) == 8) {
+    const hn::RebindToSigned<decltype(df)> di;
+    auto index = hn::Iota(di, 0);
+    for (size_t i = 0; i < count; i += 8) {
+      const uint64_t bits = MaskBits(df, hit(i));
+      const auto order = hn::Load(di, kCompressTable8.lanes[bits]);
+      hn::StoreU(hn::TableLookupLanes(index, hn::IndicesFromVec(di, order)), di,
+                 positions + collected);
+      collected += hwy::PopCount(bits);
+      index = hn::Add(index, hn::Set(di, 8));
+    }
+    return collected;
+  }
   auto collect = [&](size_t i) {
     uint64_t keep = MaskBits(df, hit(i));
     while (keep != 0) {
@@ -273,13 +288,13 @@ inline void ChannelStage(bool after_kernel_stage, double sum,
       after_kernel_stage ? s.padded_kernels : RoundUp(s.size, hn::Lanes(df));
   int32_t* positions = s.positions.get();
   // Without a kernel stage the priorities are |e0| on one side, about
-  // uniform in (0, 0.5] over half the elements: aim for n + 8 above.
+  // uniform in (0, 0.5] over half the elements: aim for n + 4 above.
   // After it, the candidates' spread is alike from channel to channel of a
   // layer: start from the previous channel's threshold.
   const float guess =
       after_kernel_stage
           ? s.previous_threshold
-          : static_cast<float>(0.5 * (1.0 - 2.0 * (n + 8) / count));
+          : static_cast<float>(0.5 * (1.0 - 2.0 * (n + 4) / count));
   const Selection selection =
       SelectLargest(priority, count, up, n, guess, positions, s.keys);
   s.previous_threshold = selection.threshold;
