@@ -318,9 +318,11 @@ inline void ChannelStage(bool after_kernel_stage, double sum,
   for (const int32_t i : s.picks) {
     const float x = s.x[s.Slot(i)];
     const float e0 = std::nearbyint(x) - x;
+    const float old_move = s.move[s.Slot(i)];
     if (SetMove(i, FlipMove(up, x, e0, grid), grid, s, tally)) {
       ++tally.channel_flips;
       s.dirty[i / k] = 1;
+      s.kernel_after[i / k] += s.move[s.Slot(i)] - old_move;
     }
   }
 }

@@ -64,14 +64,18 @@ inline void SetLaneMajorIndex(ChannelScratch& s) {
   }
 }
 
-// Statistics of a channel of K > 1 from the per-kernel sums, recomputing
-// the dirty kernels element by element as the reference does.
-inline void KernelStats(const ChannelGrid& grid, ChannelScratch& s,
+// Statistics of a channel of K > 1 from the per-kernel sums. After the
+// lane-wise kernel stage with no tiny error, the sums are exact
+// (KernelStageSums::tiny) and already hold the integer changes of the
+// channel stage's moves and of clamping (ChannelStage, ChannelStatistics);
+// otherwise the dirty kernels are recomputed element by element, as the
+// reference computes them.
+inline void KernelStats(const ChannelGrid& grid, bool exact, ChannelScratch& s,
                         ChannelStats& stats) {
   const size_t k = s.kernel_size;
   // Dirty kernels are few: skip eight flags at a time (padded_kernels is a
   // whole number of vectors).
-  for (size_t kernel = 0; kernel < s.kernels; ++kernel) {
+  for (size_t kernel = 0; !exact && kernel < s.kernels; ++kernel) {
     if (kernel % 8 == 0) {
       uint64_t flags;
       std::memcpy(&flags, s.dirty.get() + kernel, sizeof(flags));
@@ -140,6 +144,10 @@ inline void ChannelStatistics(const PositionSums& sums, const MoveTally& tally,
     squared_final += error_final * error_final - unclamped * unclamped;
     rtn_shift += rtn - r0;
     final_shift += final_value - r;
+    if (s.kernel_size > 1) {
+      s.kernel_before[i / s.kernel_size] += rtn - r0;
+      s.kernel_after[i / s.kernel_size] += final_value - r;
+    }
     edge_rtn = std::max(edge_rtn, std::fabs(error_rtn));
     edge_final = std::max(edge_final, std::fabs(error_final));
   }
@@ -148,7 +156,7 @@ inline void ChannelStatistics(const PositionSums& sums, const MoveTally& tally,
   stats.squared_error_squant = scale * scale * squared_final;
   if (s.kernel_size > 1) {
     if (sums.tiny) std::fill_n(s.dirty.get(), s.kernels, 1);
-    KernelStats(grid, s, stats);
+    KernelStats(grid, s.lane_layout != 0 && !sums.tiny, s, stats);
     return;
   }
   // K == 1: a kernel is one element. Moved elements (channel stage only)
