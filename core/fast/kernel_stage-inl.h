@@ -421,7 +421,7 @@ HWY_NOINLINE KernelStageSums KernelStageLanes(size_t runtime_k,
     hn::Store(hn::IfThenElse(hn::Xor(up, over), hn::Neg(magnitude), magnitude),
               df, s.candidate_priority.get() + g);
 
-    int8_t* HWY_RESTRICT q_out = s.q.get() + g * k;
+    int8_t* HWY_RESTRICT q_out = s.q + g * k;
     if constexpr (kTransposed) {
       StoreNineByEight(di, staged_q, q_out);
     } else {

@@ -288,6 +288,9 @@ absl::Status QuantizeChannelsSimd(const WeightTensor& weights,
   const QuantOptions& options = out.options;
   ChannelScratch s(geometry);
   SetLaneMajorIndex(s);
+  const size_t lanes = hn::Lanes(hn::ScalableTag<float>());
+  const bool in_place = s.kernels % lanes == 0 || s.kernel_size == 1 ||
+                        s.kernel_size > kMaxLaneKernel;
   for (int64_t m = first_channel; m < last_channel; ++m) {
     const bool symmetric = options.grid == Grid::kSymmetric;
     const RowRange range =
@@ -307,12 +310,13 @@ absl::Status QuantizeChannelsSimd(const WeightTensor& weights,
       QuantizeDegenerateChannel(grid, s, q, out.channel_stats[m]);
       continue;
     }
+    s.q = in_place ? q : s.q_buffer.get();
     if (!QuantizeChannel(options, grid, s, out.channel_stats[m])) {
       absl::Status status = LoadInputRow(weights, m, s.size, s.w.get());
       return status.ok() ? absl::InternalError("NaN from finite weights")
                          : status;
     }
-    std::memcpy(q, s.q.get(), s.size);
+    if (!in_place) std::memcpy(q, s.q, s.size);
   }
   return absl::OkStatus();
 }

@@ -191,7 +191,7 @@ HWY_NOINLINE PositionSums PositionPass(const ChannelGrid& grid,
   float* HWY_RESTRICT x = s.x.get();
   float* HWY_RESTRICT e = s.e.get();
   float* HWY_RESTRICT priority = s.signed_priority.get();
-  int8_t* HWY_RESTRICT q = s.q.get();
+  int8_t* HWY_RESTRICT q = s.q;
   int32_t* HWY_RESTRICT extreme_blocks = s.extreme_blocks.get();
   size_t blocks_with_extremes = 0;
   size_t i = 0;

@@ -37,7 +37,7 @@ struct ChannelScratch {
         e(Zeroed<float>(padded_size)),
         signed_priority(Zeroed<float>(padded_size)),
         move(Zeroed<float>(padded_size)),
-        q(Zeroed<int8_t>(padded_size)),
+        q_buffer(Zeroed<int8_t>(padded_size)),
         kernel_before(Zeroed<double>(padded_kernels)),
         kernel_after(Zeroed<double>(padded_kernels)),
         kernel_recorded(Zeroed<double>(padded_kernels)),
@@ -77,7 +77,10 @@ struct ChannelScratch {
   hwy::AlignedFreeUniquePtr<float[]> signed_priority;
   // Where r now is: rint(x) + move, move in {-1, 0, 1} (by Slot).
   hwy::AlignedFreeUniquePtr<float[]> move;
-  hwy::AlignedFreeUniquePtr<int8_t[]> q;  // clamp(rint(x) + move)
+  // clamp(rint(x) + move): the output row itself, or q_buffer where the
+  // lane-wise kernel stage's last group would write past the row.
+  int8_t* q = nullptr;
+  hwy::AlignedFreeUniquePtr<int8_t[]> q_buffer;
 
   // One output channel, by kernel.
   hwy::AlignedFreeUniquePtr<double[]> kernel_before;  // sum of RTN errors
