@@ -136,7 +136,8 @@ struct KernelStageSums {
 // Places the channel in s.w on the grid and runs the kernel stage,
 // Lanes(df) kernels at a time (kernel `g + l` in lane l). Writes:
 // - x and move lane-major (s.lane_layout, ChannelScratch::Slot), q in memory
-//   order (clamped: the channel stage's few flips rewrite theirs);
+//   order (rint(x) + move, unclamped: ChannelStatistics clamps the edges,
+//   and the channel stage's few flips rewrite theirs);
 // - per kernel: the sum of e0 (sequential in double), the sum after the
 //   stage (= before + sum of moves, see KernelStageSums::tiny), the sum of
 //   the recorded errors, and the channel-stage candidate with its signed
@@ -264,7 +265,7 @@ HWY_NOINLINE KernelStageSums KernelStageLanes(size_t runtime_k,
       const VF e = hn::Sub(hn::Round(x), x);
       hn::Store(x, df, xg + j * lanes);
       hn::Store(e, df, staged_e0 + j * lanes);
-      squared = hn::Add(squared, hn::Mul(e, e));
+      squared = hn::MulAdd(e, e, squared);
       lowest = hn::Min(lowest, x);
       highest = hn::Max(highest, x);
     }
@@ -384,14 +385,15 @@ HWY_NOINLINE KernelStageSums KernelStageLanes(size_t runtime_k,
       const VF error = hn::Add(e0_j, move);
       const VF recorded = hn::IfThenZeroElse(hn::AndNot(can, flipped), error);
       moves = hn::Add(moves, move);
-      squared_after = hn::Add(squared_after, hn::Mul(error, error));
+      squared_after = hn::MulAdd(error, error, squared_after);
       recorded_lo = hn::Add(recorded_lo, promote_lo(recorded));
       recorded_hi = hn::Add(recorded_hi, promote_hi(recorded));
       hn::Store(move, df, move_g + j * lanes);
-      // x + e0 is rint(x) exactly (e0 = rint(x) - x is exact).
+      // x + e0 is rint(x) exactly (e0 = rint(x) - x is exact). No clamp:
+      // an element moves only to a value on the grid, and the statistics
+      // rewrite q at the edges, the only elements outside it.
       const VF r = hn::Add(hn::Add(hn::Load(df, xg + j * lanes), e0_j), move);
-      hn::Store(hn::ConvertTo(di, hn::Min(hn::Max(r, t_min), t_max)), di,
-                staged_q + j * lanes);
+      hn::Store(hn::ConvertTo(di, r), di, staged_q + j * lanes);
     }
     // The stage moves a kernel's elements one way: |sum of moves| of a lane
     // is its count of moved elements.

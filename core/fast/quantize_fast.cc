@@ -117,7 +117,8 @@ inline void KernelStats(const ChannelGrid& grid, bool exact, ChannelScratch& s,
 }
 
 // The channel's statistics from the position pass's sums, the moves and
-// the edge elements (the only ones clamping can change).
+// the edge elements (the only ones clamping can change). Writes the edges'
+// q: the passes before leave them unclamped.
 inline void ChannelStatistics(const PositionSums& sums, const MoveTally& tally,
                               const ChannelGrid& grid, ChannelScratch& s,
                               ChannelStats& stats) {

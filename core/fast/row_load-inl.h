@@ -154,10 +154,10 @@ struct PositionSums {
 // Places the channel in s.w on the grid: x = (w * step) - offset, or
 // w / divisor on the symmetric grid (GridPosition's float32 operations);
 // e0 = rint(x) - x, into e with kKeepErrors (the kernel sums need it; the
-// channel stage alone, K = 1, does not); q = clamp(rint(x)); the elements
-// whose rint(x) lies outside [t_min, t_max] in s.edges, their kernels
-// marked dirty; without a kernel stage, signed_priority too. Past the end,
-// x = e = signed_priority = 0.
+// channel stage alone, K = 1, does not); q = rint(x), unclamped (see
+// ChannelStatistics); the elements whose rint(x) lies outside [t_min,
+// t_max] in s.edges, their kernels marked dirty; without a kernel stage,
+// signed_priority too. Past the end, x = e = signed_priority = 0.
 template <bool kKernelStage, bool kSymmetric, bool kKeepErrors>
 HWY_NOINLINE PositionSums PositionPass(const ChannelGrid& grid,
                                        ChannelScratch& s) {
@@ -211,7 +211,9 @@ HWY_NOINLINE PositionSums PositionPass(const ChannelGrid& grid,
       // (fixed below).
       if (!kKernelStage) hn::Store(e0, df, priority + i + b);
       // r + 1.5 * 2^23 holds r in its low mantissa bits, two's complement.
-      const auto biased = hn::Add(hn::Min(hn::Max(r0, t_min), t_max), bias);
+      // No clamp: ChannelStatistics clamps the edges, the only elements
+      // whose rint(x) lies outside the grid.
+      const auto biased = hn::Add(r0, bias);
       hn::StoreU(hn::TruncateTo(d8, hn::BitCast(du, biased)), d8,
                  reinterpret_cast<uint8_t*>(q) + i + b);
       const VD lo = hn::PromoteTo(dd, hn::LowerHalf(dh, e0));
