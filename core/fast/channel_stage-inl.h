@@ -168,20 +168,33 @@ inline int32_t KeyPosition(uint64_t key) {
 inline void KeepLargestKeys(std::vector<uint64_t>& keys, size_t count, size_t n,
                             int32_t* HWY_RESTRICT positions) {
   const hn::ScalableTag<int64_t> d64;
-  const size_t lanes = hn::Lanes(d64);
-  // Zero keys pad the last vector: no key is smaller.
-  keys.resize(RoundUp(count, lanes), 0);
+  // Sixteen keys at a time, in registers: independent counts, not one
+  // chain of dependent adds.
+  constexpr size_t kBlock = 16;
+  constexpr size_t kLanes = hn::MaxLanes(d64);
+  constexpr size_t kVectors = kBlock / kLanes;
+  static_assert(kRankedKeys % kBlock == 0);
+  // Zero keys pad the last block: no key is smaller.
+  keys.resize(RoundUp(count, kBlock), 0);
   const int64_t* HWY_RESTRICT key =
       reinterpret_cast<const int64_t*>(keys.data());
   alignas(64) int64_t larger[kRankedKeys];
-  for (size_t c = 0; c < count; c += lanes) {
-    const auto keys_c = hn::LoadU(d64, key + c);
-    auto count_c = hn::Zero(d64);  // -1 per larger key
-    for (size_t d = 0; d < count; ++d) {
-      count_c = hn::Add(
-          count_c, hn::VecFromMask(d64, hn::Gt(hn::Set(d64, key[d]), keys_c)));
+  for (size_t c = 0; c < count; c += kBlock) {
+    hn::Vec<decltype(d64)> block[kVectors], larger_than[kVectors];
+    for (size_t v = 0; v < kVectors; ++v) {
+      block[v] = hn::LoadU(d64, key + c + v * kLanes);
+      larger_than[v] = hn::Zero(d64);  // -1 per larger key
     }
-    hn::Store(hn::Neg(count_c), d64, larger + c);
+    for (size_t d = 0; d < count; ++d) {
+      const auto other = hn::Set(d64, key[d]);
+      for (size_t v = 0; v < kVectors; ++v) {
+        larger_than[v] = hn::Add(larger_than[v],
+                                 hn::VecFromMask(d64, hn::Gt(other, block[v])));
+      }
+    }
+    for (size_t v = 0; v < kVectors; ++v) {
+      hn::Store(hn::Neg(larger_than[v]), d64, larger + c + v * kLanes);
+    }
   }
   size_t selected = 0;
   for (size_t c = 0; c < count; ++c) {
