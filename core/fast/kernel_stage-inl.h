@@ -122,6 +122,17 @@ HWY_INLINE void StoreNineByEight(DI di, const int32_t* HWY_RESTRICT staged,
   for (size_t l = 0; l < 8; ++l) out[9 * l + 8] = hn::ExtractLane(ninth, l);
 }
 
+// ConvertTo for integral v far inside the int32 range: on AVX2 without
+// Highway 1.0.3's overflow fixup (four instructions more per vector).
+template <class DI, class VF>
+HWY_INLINE hn::Vec<DI> SmallIntFrom(DI di, VF v) {
+#if HWY_TARGET == HWY_AVX2
+  return hn::Vec<DI>{_mm256_cvttps_epi32(v.raw)};
+#else
+  return hn::ConvertTo(di, v);
+#endif
+}
+
 // What the lane-wise kernel stage adds up over a channel.
 struct KernelStageSums {
   double squared_rtn = 0;     // sum of e0^2; NaN iff some w is not finite
@@ -172,8 +183,9 @@ HWY_NOINLINE KernelStageSums KernelStageLanes(size_t runtime_k,
   const size_t half = hn::Lanes(dd);
   s.lane_layout = lanes;
   // 3x3 kernels on 8 lanes move between memory order and lane-major order
-  // by 8x8 transposes (the ninth elements by blends and a byte scatter):
-  // gathers are slow (each cost as much as a fifth of a group on Zen 3).
+  // by an 8x8 transpose in (the ninth elements by blends) and
+  // StoreNineByEight out: gathers are slow (each cost as much as a fifth of
+  // a group on Zen 3).
   constexpr bool kTransposed = kFixedK == 9 && hn::MaxLanes(df) == 8;
 
   const VF divisor = hn::Set(df, grid.divisor);
@@ -300,7 +312,7 @@ HWY_NOINLINE KernelStageSums KernelStageLanes(size_t runtime_k,
         hn::Gt(narrow(hn::IfThenElseZero(hn::Ge(n_lo, abs_lo), one_d),
                       hn::IfThenElseZero(hn::Ge(n_hi, abs_hi), one_d)),
                zero);
-    const VI n = hn::ConvertTo(di, narrow(n_lo, n_hi));
+    const VI n = SmallIntFrom(di, narrow(n_lo, n_hi));
     const VI candidate_rank = hn::IfThenElse(
         hn::RebindMask(di, over),
         hn::IfThenElse(hn::Gt(n, hn::Zero(di)), hn::Sub(n, hn::Set(di, 1)),
@@ -393,7 +405,7 @@ HWY_NOINLINE KernelStageSums KernelStageLanes(size_t runtime_k,
       // an element moves only to a value on the grid, and the statistics
       // rewrite q at the edges, the only elements outside it.
       const VF r = hn::Add(hn::Add(hn::Load(df, xg + j * lanes), e0_j), move);
-      hn::Store(hn::ConvertTo(di, r), di, staged_q + j * lanes);
+      hn::Store(SmallIntFrom(di, r), di, staged_q + j * lanes);
     }
     // The stage moves a kernel's elements one way: |sum of moves| of a lane
     // is its count of moved elements.
