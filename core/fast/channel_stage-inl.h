@@ -311,24 +311,8 @@ inline void ChannelStage(bool after_kernel_stage, double sum,
   const Selection selection =
       SelectLargest(priority, count, up, n, guess, positions, s.keys);
   s.previous_threshold = selection.threshold;
-  const size_t selected = selection.count;
-  for (size_t i = 0; i < selected; ++i) {
-    s.picks.push_back(after_kernel_stage ? s.candidate[positions[i]]
-                                         : positions[i]);
-  }
-  // Fewer positive priorities than n: the order continues with the
-  // zero-priority elements by index, and they are flipped ("wasted picks"
-  // included) all the same.
-  auto has_priority = [&](size_t i) {
-    const size_t at = after_kernel_stage ? i / k : i;
-    const float p = up ? -priority[at] : priority[at];
-    return p > 0 &&
-           (!after_kernel_stage || static_cast<size_t>(s.candidate[at]) == i);
-  };
-  for (size_t i = 0; i < s.size && s.picks.size() < n; ++i) {
-    if (!has_priority(i)) s.picks.push_back(static_cast<int32_t>(i));
-  }
-  for (const int32_t i : s.picks) {
+  auto flip = [&](int32_t i) {
+    s.picks.push_back(i);
     const float x = s.x[s.Slot(i)];
     const float e0 = std::nearbyint(x) - x;
     const float old_move = s.move[s.Slot(i)];
@@ -337,6 +321,21 @@ inline void ChannelStage(bool after_kernel_stage, double sum,
       s.dirty[i / k] = 1;
       s.kernel_after[i / k] += s.move[s.Slot(i)] - old_move;
     }
+  };
+  for (size_t p = 0; p < selection.count; ++p) {
+    flip(after_kernel_stage ? s.candidate[positions[p]] : positions[p]);
+  }
+  // Fewer positive priorities than n: the order continues with the
+  // zero-priority elements by index, and they are flipped ("wasted picks"
+  // included) all the same. (Flips change no priority or candidate.)
+  auto has_priority = [&](size_t i) {
+    const size_t at = after_kernel_stage ? i / k : i;
+    const float p = up ? -priority[at] : priority[at];
+    return p > 0 &&
+           (!after_kernel_stage || static_cast<size_t>(s.candidate[at]) == i);
+  };
+  for (size_t i = 0; i < s.size && s.picks.size() < n; ++i) {
+    if (!has_priority(i)) flip(static_cast<int32_t>(i));
   }
 }
 
