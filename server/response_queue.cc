@@ -4,7 +4,6 @@
 #include <string>
 #include <utility>
 
-#include "grpcpp/impl/codegen/proto_utils.h"
 #include "grpcpp/support/slice.h"
 #include "proto/byte_buffer.h"
 #include "server/wire_format.h"
