@@ -179,6 +179,23 @@ inline void ChannelStatistics(const PositionSums& sums, const MoveTally& tally,
       std::max(moved >= 0 ? moved : sums.max_abs_error, edge_final);
 }
 
+// The lane-wise kernel stage adds squared errors in float32, whose squares
+// of errors below 2^-23 (KernelStageSums::tiny) lose bits or underflow to
+// 0: for such a channel, the sums again in double, as the reference's.
+inline void SquaredErrorsInDouble(const ChannelScratch& s, PositionSums& sums,
+                                  MoveTally& tally) {
+  double rtn = 0, after = 0;
+  for (size_t i = 0; i < s.size; ++i) {
+    const size_t slot = s.Slot(i);
+    const double e0 = std::nearbyint(s.x[slot]) - s.x[slot];
+    const double error = e0 + s.move[slot];
+    rtn += e0 * e0;
+    after += error * error;
+  }
+  sums.squared_error = rtn;
+  tally.squared_delta = after - rtn;
+}
+
 // Kernel sizes worth a fully unrolled ranking network.
 inline constexpr size_t kUnrolledKernel = 9;  // 3x3
 
@@ -233,6 +250,7 @@ inline bool QuantizeChannel(const QuantOptions& options,
     sums.tiny = kernel.tiny;
     tally.kernel_flips = kernel.flips;
     tally.squared_delta = kernel.squared_kernel - kernel.squared_rtn;
+    if (kernel.tiny) SquaredErrorsInDouble(s, sums, tally);
   } else {
     sums = Position(kernel_stage, options.grid, grid, s);
     if (std::isnan(sums.squared_error)) return false;
