@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "core/channel_grid.h"
+#include "core/fast/flip_masks-inl.h"
 #include "core/fast/scratch.h"
 #include "core/squant.h"
 
@@ -216,10 +217,9 @@ HWY_NOINLINE KernelStageSums KernelStageLanes(size_t runtime_k,
     return hn::Max(hn::Xor(e0, up_sign), zero);
   };
   auto edge_priority_of = [&](VF e0, VF x, decltype(hn::Lt(zero, zero)) up) {
-    const auto can_up = hn::And(hn::Lt(e0, zero), hn::Lt(x, t_max));
-    const auto can_down = hn::And(hn::Gt(e0, zero), hn::Gt(x, t_min));
+    const auto can = CanFlip(df, e0, x, t_min, t_max);
     return hn::IfThenElseZero(
-        hn::Or(hn::And(up, can_up), hn::AndNot(up, can_down)), hn::Abs(e0));
+        hn::Or(hn::And(up, can.up), hn::AndNot(up, can.down)), hn::Abs(e0));
   };
 
   VD squared_rtn[2] = {hn::Zero(dd), hn::Zero(dd)};

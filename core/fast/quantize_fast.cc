@@ -64,18 +64,13 @@ inline void SetLaneMajorIndex(ChannelScratch& s) {
   }
 }
 
-// Statistics of a channel of K > 1 from the per-kernel sums. After the
-// lane-wise kernel stage with no tiny error, the sums are exact
-// (KernelStageSums::tiny) and already hold the integer changes of the
-// channel stage's moves and of clamping (ChannelStage, ChannelStatistics);
-// otherwise the dirty kernels are recomputed element by element, as the
-// reference computes them.
-inline void KernelStats(const ChannelGrid& grid, bool exact, ChannelScratch& s,
-                        ChannelStats& stats) {
+// Recomputes the dirty kernels' sums element by element, as the reference
+// computes them.
+inline void RecomputeDirtyKernels(const ChannelGrid& grid, ChannelScratch& s) {
   const size_t k = s.kernel_size;
   // Dirty kernels are few: skip eight flags at a time (padded_kernels is a
   // whole number of vectors).
-  for (size_t kernel = 0; !exact && kernel < s.kernels; ++kernel) {
+  for (size_t kernel = 0; kernel < s.kernels; ++kernel) {
     if (kernel % 8 == 0) {
       uint64_t flags;
       std::memcpy(&flags, s.dirty.get() + kernel, sizeof(flags));
@@ -95,6 +90,16 @@ inline void KernelStats(const ChannelGrid& grid, bool exact, ChannelScratch& s,
     s.kernel_before[kernel] = before;
     s.kernel_after[kernel] = after;
   }
+}
+
+// Statistics of a channel of K > 1 from the per-kernel sums. After the
+// lane-wise kernel stage with no tiny error, the sums are exact
+// (KernelStageSums::tiny) and already hold the integer changes of the
+// channel stage's moves and of clamping (ChannelStage, ChannelStatistics);
+// otherwise the dirty kernels are recomputed.
+inline void KernelStats(const ChannelGrid& grid, bool exact, ChannelScratch& s,
+                        ChannelStats& stats) {
+  if (!exact) RecomputeDirtyKernels(grid, s);
   // The channel's sums fold the kernels' (error_sum.h), as the reference's.
   stats.channel_error_sum_before =
       std::fabs(FoldKernelSumsSimd(s.kernel_before.get(), s.kernels));

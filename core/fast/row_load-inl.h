@@ -9,6 +9,7 @@
 
 #include "core/channel_grid.h"
 #include "core/error_sum.h"
+#include "core/fast/flip_masks-inl.h"
 #include "core/fast/mask_bits-inl.h"
 #include "core/fast/moves.h"
 #include "core/fast/scratch.h"
@@ -246,9 +247,9 @@ HWY_NOINLINE PositionSums PositionPass(const ChannelGrid& grid,
       const auto r0 = hn::Round(xi);
       if (!kKernelStage) {
         const auto e0 = hn::Sub(r0, xi);
-        const auto stuck = hn::Or(hn::And(hn::Lt(e0, zero), hn::Ge(xi, t_max)),
-                                  hn::And(hn::Gt(e0, zero), hn::Le(xi, t_min)));
-        hn::Store(hn::IfThenZeroElse(stuck, e0), df, priority + b);
+        const auto can = CanFlip(df, e0, xi, t_min, t_max);
+        hn::Store(hn::IfThenElseZero(hn::Or(can.up, can.down), e0), df,
+                  priority + b);
       }
       uint64_t outside =
           MaskBits(df, hn::Or(hn::Lt(r0, t_min), hn::Gt(r0, t_max)));
