@@ -141,7 +141,10 @@ TEST_F(ModelStreamTest, LayerOver64MiBArrivesInChunksAndMatchesCore) {
 }
 
 TEST_F(ModelStreamTest, SmallLayerSentAfterBigOneComesBackFirst) {
-  const LayerToSend big = RandomLayer(1, {2048, 2048}, 21);  // 16 MiB
+  // The big layer must take longer to quantize than the small one takes to
+  // arrive after it: 3x3 kernels cost the most per weight (a 16 MiB fc
+  // layer, about 5 ms on 2 workers, lost that race once).
+  const LayerToSend big = RandomLayer(1, {1024, 1024, 3, 3}, 21);  // 36 MiB
   const LayerToSend small = RandomLayer(2, {8, 8, 3, 3}, 22);
   const ModelOutcome outcome = QuantizeModel(*stub_, Options(4), {big, small});
   ASSERT_TRUE(outcome.status.ok()) << outcome.status.error_message();
