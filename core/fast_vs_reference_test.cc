@@ -360,6 +360,37 @@ TEST(FastVsReferenceTest, SixteenBitSubnormalsConvertExactly) {
   }
 }
 
+// Kernels whose recorded errors add up to just past 1/2 by a hair, so that
+// the channel stage flips one element: the lane-wise kernel stage must
+// keep the hair when it takes a kernel's recorded sum from its sum of e0
+// and its moves. Channel 0: an error of 2^-53 (tiny), which that sum loses.
+// Channel 1: flips whose e0 + move round in float32 (by 2^-25).
+TEST(FastVsReferenceTest, AHairTipsTheChannelSumPastAHalf) {
+  constexpr int64_t kKernels = 16;
+  const float x[2][9] = {
+      {-0.625f, 0.5f, -0.5f, -0.625f, -0.75f, -0.75f, -0.25f, -0x1p-53f, -1.5f},
+      {0.75f, -0.125f, 0.625f, 0.3125f + 0x1p-25f, -(0.4375f + 0x1p-25f), 0.25f,
+       -0.125f, 0.625f, 0.625f}};
+  std::vector<float> w(2 * kKernels * 9, 0.0f);
+  for (int m = 0; m < 2; ++m) {
+    float* row = w.data() + m * kKernels * 9;
+    // s = 128 and z = 0, so that x = 128 w exactly: kernel 0 spans the
+    // grid, [-127.5, 127.5], and its errors add up to 0; kernel 8 holds x.
+    row[0] = 127.5f / 128;
+    row[1] = -127.5f / 128;
+    for (int j = 0; j < 9; ++j) row[8 * 9 + j] = x[m][j] / 128;
+  }
+  const std::vector<uint8_t> bytes = Encode(w, DType::kF32);
+  const std::vector<int64_t> shape = {2, kKernels, 3, 3};
+  const WeightTensor tensor{DType::kF32, shape, bytes};
+  const QuantOptions options{8, Mode::kSquant, Grid::kAsymmetric};
+  const Input input{{}, tensor, *ValidateLayer(tensor, options)};
+  const QuantizedLayer expected = RunReference(input, options);
+  EXPECT_EQ(expected.channel_stats[0].channel_flips, 1);
+  EXPECT_EQ(expected.channel_stats[1].channel_flips, 1);
+  ExpectSameLayer(expected, RunFast(input, options), "hair");
+}
+
 TEST(FastVsReferenceTest, NamesTheSameFirstNonFiniteElement) {
   // NaN, +Inf and -Inf at the start, in the middle (SIMD part) and at the
   // end (scalar tail) of a row, alone or after another bad element.

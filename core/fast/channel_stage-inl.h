@@ -144,8 +144,10 @@ inline size_t CollectAtLeast(const float* HWY_RESTRICT v, size_t count, bool up,
             : CollectAtLeast<false>(v, count, threshold, positions);
 }
 
-// Selections of up to this many keys rank them by counting.
+// Selections of up to this many keys rank them by counting, kRankBlock
+// keys at a time.
 inline constexpr size_t kRankedKeys = 64;
+inline constexpr size_t kRankBlock = 16;
 
 // A selection's order as one integer: by priority (>= 0), then by lower
 // position. A non-negative float's bits order as the float does.
@@ -165,21 +167,22 @@ inline int32_t KeyPosition(uint64_t key) {
 // count <= kRankedKeys) into positions[0..n) in the keys' order, by
 // counting for each key the larger ones: no mispredicted branches, as a
 // selection would have. Keys are below 2^63, so they compare as signed.
-inline void KeepLargestKeys(std::vector<uint64_t>& keys, size_t count, size_t n,
-                            int32_t* HWY_RESTRICT positions) {
+// Returns the key of rank `aim` (0: the largest), or 0 if count <= aim.
+inline uint64_t KeepLargestKeys(std::vector<uint64_t>& keys, size_t count,
+                                size_t n, size_t aim,
+                                int32_t* HWY_RESTRICT positions) {
   const hn::ScalableTag<int64_t> d64;
-  // Sixteen keys at a time, in registers: independent counts, not one
+  // A block of keys at a time, in registers: independent counts, not one
   // chain of dependent adds.
-  constexpr size_t kBlock = 16;
   constexpr size_t kLanes = hn::MaxLanes(d64);
-  constexpr size_t kVectors = kBlock / kLanes;
-  static_assert(kRankedKeys % kBlock == 0);
+  constexpr size_t kVectors = kRankBlock / kLanes;
+  static_assert(kRankedKeys % kRankBlock == 0);
   // Zero keys pad the last block: no key is smaller.
-  keys.resize(RoundUp(count, kBlock), 0);
+  keys.resize(RoundUp(count, kRankBlock), 0);
   const int64_t* HWY_RESTRICT key =
       reinterpret_cast<const int64_t*>(keys.data());
   alignas(64) int64_t larger[kRankedKeys];
-  for (size_t c = 0; c < count; c += kBlock) {
+  for (size_t c = 0; c < count; c += kRankBlock) {
     hn::Vec<decltype(d64)> block[kVectors], larger_than[kVectors];
     for (size_t v = 0; v < kVectors; ++v) {
       block[v] = hn::LoadU(d64, key + c + v * kLanes);
@@ -197,16 +200,22 @@ inline void KeepLargestKeys(std::vector<uint64_t>& keys, size_t count, size_t n,
     }
   }
   size_t selected = 0;
+  uint64_t aimed = 0;
   for (size_t c = 0; c < count; ++c) {
     positions[selected] = KeyPosition(keys[c]);
     selected += static_cast<size_t>(larger[c]) < n;
+    aimed = static_cast<size_t>(larger[c]) == aim ? keys[c] : aimed;
   }
+  return aimed;
 }
 
 // What SelectLargest found.
 struct Selection {
-  size_t count = 0;     // positions written
-  float threshold = 0;  // the last one collected at
+  size_t count = 0;  // positions written
+  // A threshold for the next selection of a similar spread: the one
+  // collected at, or, where that collected many more than n, the priority
+  // that would have left about one block of KeepLargestKeys.
+  float threshold = 0;
 };
 
 // Positions of the min(n, #positive) largest positive priorities (as
@@ -268,7 +277,12 @@ inline Selection SelectLargest(const float* HWY_RESTRICT v, size_t count,
     }
     // The keys are distinct: the n largest are a well-defined set.
     if (selection.count <= kRankedKeys) {
-      KeepLargestKeys(keys, selection.count, n, positions);
+      const uint64_t aimed = KeepLargestKeys(
+          keys, selection.count, n, std::max(kRankBlock, n + 8), positions);
+      if (aimed != 0) {
+        const uint32_t bits = static_cast<uint32_t>(aimed >> 32);
+        std::memcpy(&selection.threshold, &bits, sizeof(bits));
+      }
     } else {
       std::nth_element(keys.begin(), keys.begin() + (n - 1), keys.end(),
                        std::greater<uint64_t>());

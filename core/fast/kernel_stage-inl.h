@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "core/channel_grid.h"
 #include "core/fast/flip_masks-inl.h"
@@ -188,15 +189,18 @@ HWY_NOINLINE KernelStageSums KernelStageLanes(size_t runtime_k,
   // StoreNineByEight out: gathers are slow (each cost as much as a fifth of
   // a group on Zen 3).
   constexpr bool kTransposed = kFixedK == 9 && hn::MaxLanes(df) == 8;
+  // Up to this kernel size the recorded sums come from the moves and their
+  // roundings (see `rounding` below); larger kernels add them up.
+  constexpr bool kRecordedFromMoves = kFixedK != 0 && kFixedK <= 17;
 
   const VF divisor = hn::Set(df, grid.divisor);
   const VF step = hn::Set(df, grid.step);
   const VF offset = hn::Set(df, grid.offset);
   const VF zero = hn::Zero(df);
   const VF one = hn::Set(df, 1.0f);
+  const VF sign_bit = hn::Set(df, -0.0f);
   const VF t_min = hn::Set(df, grid.t_min);
   const VF t_max = hn::Set(df, grid.t_max);
-  const VD one_d = hn::Set(dd, 1.0);
   // |e0| as bits shifted left by one, minus one: below this iff tiny.
   const auto tiny_bound = hn::Set(du, (0x34000000u << 1) - 1);  // 2^-23
   // Offset of each lane's kernel from the group's first element.
@@ -210,13 +214,22 @@ HWY_NOINLINE KernelStageSums KernelStageLanes(size_t runtime_k,
   auto promote_hi = [&](VF v) {
     return hn::PromoteTo(dd, hn::UpperHalf(dh, v));
   };
+  // Doubles to float lanes: exact for small integers, and the sign survives
+  // (a negative value that underflows becomes -0).
+  auto narrow = [&](VD lo, VD hi) {
+    return hn::Combine(df, hn::DemoteTo(dh, hi), hn::DemoteTo(dh, lo));
+  };
+  auto is_negative = [&](VF v) {
+    return hn::MaskFromVec(
+        hn::BitCast(df, hn::BroadcastSignBit(hn::BitCast(di, v))));
+  };
   // The priority of e0 in the direction whose sign bit is up_sign: |e0| if
   // e0 points the other way, else 0. Right unless the element sits at the
   // grid's edge, where edge_priority_of also asks x.
   auto priority_of = [&](VF e0, VF up_sign) {
     return hn::Max(hn::Xor(e0, up_sign), zero);
   };
-  auto edge_priority_of = [&](VF e0, VF x, decltype(hn::Lt(zero, zero)) up) {
+  auto edge_priority_of = [&](VF e0, VF x, hn::Mask<decltype(df)> up) {
     const auto can = CanFlip(df, e0, x, t_min, t_max);
     return hn::IfThenElseZero(
         hn::Or(hn::And(up, can.up), hn::AndNot(up, can.down)), hn::Abs(e0));
@@ -225,7 +238,7 @@ HWY_NOINLINE KernelStageSums KernelStageLanes(size_t runtime_k,
   VD squared_rtn[2] = {hn::Zero(dd), hn::Zero(dd)};
   VD squared_kernel[2] = {hn::Zero(dd), hn::Zero(dd)};
   VF flips = zero;  // per lane
-  auto smallest = hn::Set(du, ~0u);
+  bool tiny = false;
   int32_t* HWY_RESTRICT edge_groups = s.extreme_blocks.get();
   size_t groups_with_edges = 0;
 
@@ -233,7 +246,6 @@ HWY_NOINLINE KernelStageSums KernelStageLanes(size_t runtime_k,
   // priorities, the ranks and the int8 values, which go to memory order
   // with s.lane_major_index (gathers are cheaper than a scalar scatter).
   // Each pass over j keeps only a few vectors live, so that nothing spills.
-  alignas(64) float staged_w[kCapacity * kMaxFloatLanes];
   alignas(64) float staged_e0[kCapacity * kMaxFloatLanes];
   alignas(64) float staged_priority[kCapacity * kMaxFloatLanes];
   alignas(64) int32_t staged_rank[kCapacity * kMaxFloatLanes];
@@ -245,14 +257,12 @@ HWY_NOINLINE KernelStageSums KernelStageLanes(size_t runtime_k,
     float* HWY_RESTRICT move_g = s.move.get() + g * k;
     // Padding kernels (past s.kernels) read w = 0, whose x is an integer:
     // e0 = 0, so they never flip and add nothing.
-    VD sum_lo = hn::Zero(dd), sum_hi = hn::Zero(dd);
     VF squared = zero;
     VF lowest = t_max, highest = t_min;
+    VF transposed[kTransposed ? 9 : 1];
     if constexpr (kTransposed) {
-      VF rows[8];
-      for (size_t l = 0; l < 8; ++l) rows[l] = hn::LoadU(df, wg + l * k);
-      Transpose8x8(df, rows);
-      for (size_t j = 0; j < 8; ++j) hn::Store(rows[j], df, staged_w + j * 8);
+      for (size_t l = 0; l < 8; ++l) transposed[l] = hn::LoadU(df, wg + l * k);
+      Transpose8x8(df, transposed);
       // Kernel l's ninth element, wg[9l + 8] = wg[8(l + 1) + l], is lane l
       // of the group's block l + 1 of 8: a diagonal.
       VF ninth = hn::LoadU(df, wg + 8);
@@ -262,13 +272,13 @@ HWY_NOINLINE KernelStageSums KernelStageLanes(size_t runtime_k,
                 df, hn::Eq(lane_index, hn::Set(di, static_cast<int32_t>(l)))),
             hn::LoadU(df, wg + 8 * (l + 1)), ninth);
       }
-      hn::Store(ninth, df, staged_w + 8 * 8);
+      transposed[8] = ninth;
     }
     HWY_UNROLL(16)
     for (size_t j = 0; j < k; ++j) {
       const VF w =
           kTransposed
-              ? hn::Load(df, staged_w + j * lanes)
+              ? transposed[j]
               : hn::GatherIndex(
                     df, wg,
                     hn::Add(lane_offset, hn::Set(di, static_cast<int32_t>(j))));
@@ -282,43 +292,41 @@ HWY_NOINLINE KernelStageSums KernelStageLanes(size_t runtime_k,
       highest = hn::Max(highest, x);
     }
     // The double sums in a pass of their own: fewer live vectors.
+    VD sum_lo = hn::Zero(dd), sum_hi = hn::Zero(dd);
+    auto smallest = hn::Set(du, ~0u);
     HWY_UNROLL(16)
     for (size_t j = 0; j < k; ++j) {
-      const VF e = hn::Load(df, staged_e0 + j * lanes);
-      sum_lo = hn::Add(sum_lo, promote_lo(e));
-      sum_hi = hn::Add(sum_hi, promote_hi(e));
-      smallest = hn::Min(smallest, hn::Sub(hn::ShiftLeft<1>(hn::BitCast(du, e)),
-                                           hn::Set(du, 1)));
+      const float* e_j = staged_e0 + j * lanes;
+      sum_lo = hn::Add(sum_lo, hn::PromoteTo(dd, hn::Load(dh, e_j)));
+      sum_hi = hn::Add(sum_hi, hn::PromoteTo(dd, hn::Load(dh, e_j + half)));
+      smallest =
+          hn::Min(smallest,
+                  hn::Sub(hn::ShiftLeft<1>(hn::BitCast(du, hn::Load(df, e_j))),
+                          hn::Set(du, 1)));
     }
+    const bool tiny_group = !hn::AllFalse(du, hn::Lt(smallest, tiny_bound));
+    tiny |= tiny_group;
     hn::Store(sum_lo, dd, s.kernel_before.get() + g);
     hn::Store(sum_hi, dd, s.kernel_before.get() + g + half);
     squared_rtn[0] = hn::Add(squared_rtn[0], promote_lo(squared));
     squared_rtn[1] = hn::Add(squared_rtn[1], promote_hi(squared));
 
     // Direction, n = rint(|S|) and over = (n >= |S|), in double, then
-    // narrowed to float lanes (small integers and flags: exact).
-    const auto abs_lo = hn::Abs(sum_lo);
-    const auto abs_hi = hn::Abs(sum_hi);
-    const auto n_lo = hn::Round(abs_lo);
-    const auto n_hi = hn::Round(abs_hi);
-    auto narrow = [&](auto lo, auto hi) {
-      return hn::Combine(df, hn::DemoteTo(dh, hi), hn::DemoteTo(dh, lo));
-    };
-    const auto up =
-        hn::Gt(narrow(hn::IfThenElseZero(hn::Lt(sum_lo, hn::Zero(dd)), one_d),
-                      hn::IfThenElseZero(hn::Lt(sum_hi, hn::Zero(dd)), one_d)),
-               zero);
-    const auto over =
-        hn::Gt(narrow(hn::IfThenElseZero(hn::Ge(n_lo, abs_lo), one_d),
-                      hn::IfThenElseZero(hn::Ge(n_hi, abs_hi), one_d)),
-               zero);
-    const VI n = SmallIntFrom(di, narrow(n_lo, n_hi));
+    // narrowed to float lanes (signs, and small integers: exact).
+    const VD n_lo = hn::Round(hn::Abs(sum_lo));
+    const VD n_hi = hn::Round(hn::Abs(sum_hi));
+    const VF signed_sum = narrow(sum_lo, sum_hi);
+    const auto up = is_negative(signed_sum);
+    const VF up_sign = hn::And(signed_sum, sign_bit);
+    const auto over = hn::Not(is_negative(narrow(
+        hn::Sub(n_lo, hn::Abs(sum_lo)), hn::Sub(n_hi, hn::Abs(sum_hi)))));
+    const VF n_float = narrow(n_lo, n_hi);
+    const VI n = SmallIntFrom(di, n_float);
     const VI candidate_rank = hn::IfThenElse(
         hn::RebindMask(di, over),
         hn::IfThenElse(hn::Gt(n, hn::Zero(di)), hn::Sub(n, hn::Set(di, 1)),
                        hn::Set(di, static_cast<int32_t>(k - 1))),
         n);
-    const VF up_sign = hn::IfThenElseZero(up, hn::Set(df, -0.0f));
 
     // Priority in the chosen direction: positive exactly where the element
     // can flip that way.
@@ -332,10 +340,12 @@ HWY_NOINLINE KernelStageSums KernelStageLanes(size_t runtime_k,
         hn::Lt(lane_index, hn::Set(di, static_cast<int32_t>(s.kernels - g))));
     const auto at_edge = hn::And(
         real_kernel, hn::Or(hn::Ge(highest, t_max), hn::Le(lowest, t_min)));
-    if (HWY_UNLIKELY(!hn::AllFalse(df, at_edge))) {
+    const bool edge_group = !hn::AllFalse(df, at_edge);
+    if (HWY_UNLIKELY(edge_group)) {
       for (size_t j = 0; j < k; ++j) {
         priority[j] = edge_priority_of(hn::Load(df, staged_e0 + j * lanes),
                                        hn::Load(df, xg + j * lanes), up);
+        hn::Store(priority[j], df, staged_priority + j * lanes);
       }
       const auto outside = hn::Or(hn::Gt(hn::Round(highest), t_max),
                                   hn::Lt(hn::Round(lowest), t_min));
@@ -366,62 +376,106 @@ HWY_NOINLINE KernelStageSums KernelStageLanes(size_t runtime_k,
     HWY_UNROLL(16)
     for (size_t j = 0; j < k; ++j) {
       hn::Store(rank[j], di, staged_rank + j * lanes);
-      hn::Store(priority[j], df, staged_priority + j * lanes);
     }
 
-    // Flips: r = rint(x) + move where the element can move, and the error
-    // the flip records: e0 +- 1 there, 0 where it could not (a wasted
-    // pick); unflipped elements keep e0.
-    const VF direction = hn::IfThenElse(up, one, hn::Neg(one));
+    // Flips: r = rint(x) + move where the element can move. A flip picks
+    // the first n of the order; away from the grid's edges every pick moves
+    // (its kernel has at least n elements of the right sign: |S| <= 1/2 of
+    // their count), so only edge groups test the priority.
+    const VF direction = hn::Xor(hn::Set(df, -1.0f), up_sign);  // up: +1
     VI candidate = hn::Zero(di);
-    VF candidate_priority = zero;
     VF candidate_e0 = zero;
     VF moves = zero;
-    VD recorded_lo = hn::Zero(dd), recorded_hi = hn::Zero(dd);
+    // The sum of the roundings of e0 + move: (e0 + move) - move is exact
+    // (Sterbenz), and so is its difference to e0 (at most 2^-25 where no
+    // 0 < |e0| < 2^-23). Up to 8 of them, multiples of 2^-46, add up
+    // exactly in float32.
+    VF rounding = zero;
     VF squared_after = zero;
-    HWY_UNROLL(16)
-    for (size_t j = 0; j < k; ++j) {
-      const VI rank = hn::Load(di, staged_rank + j * lanes);
-      const VF priority_j = hn::Load(df, staged_priority + j * lanes);
-      const auto flipped = hn::RebindMask(df, hn::Lt(rank, n));
-      const auto can = hn::Gt(priority_j, zero);
-      const auto selected = hn::Eq(rank, candidate_rank);
-      candidate = hn::IfThenElse(selected, hn::Set(di, static_cast<int32_t>(j)),
-                                 candidate);
-      candidate_priority = hn::IfThenElse(hn::RebindMask(df, selected),
-                                          priority_j, candidate_priority);
-      const VF e0_j = hn::Load(df, staged_e0 + j * lanes);
-      candidate_e0 =
-          hn::IfThenElse(hn::RebindMask(df, selected), e0_j, candidate_e0);
-      const VF move = hn::IfThenElseZero(hn::And(flipped, can), direction);
-      const VF error = hn::Add(e0_j, move);
-      const VF recorded = hn::IfThenZeroElse(hn::AndNot(can, flipped), error);
-      moves = hn::Add(moves, move);
-      squared_after = hn::MulAdd(error, error, squared_after);
-      recorded_lo = hn::Add(recorded_lo, promote_lo(recorded));
-      recorded_hi = hn::Add(recorded_hi, promote_hi(recorded));
-      hn::Store(move, df, move_g + j * lanes);
-      // x + e0 is rint(x) exactly (e0 = rint(x) - x is exact). No clamp:
-      // an element moves only to a value on the grid, and the statistics
-      // rewrite q at the edges, the only elements outside it.
-      const VF r = hn::Add(hn::Add(hn::Load(df, xg + j * lanes), e0_j), move);
-      hn::Store(SmallIntFrom(di, r), di, staged_q + j * lanes);
+    auto flip = [&](auto at_edge) {
+      HWY_UNROLL(16)
+      for (size_t j = 0; j < k; ++j) {
+        const VI rank_j = hn::Load(di, staged_rank + j * lanes);
+        const VF e0_j = hn::Load(df, staged_e0 + j * lanes);
+        const auto selected = hn::Eq(rank_j, candidate_rank);
+        candidate = hn::IfThenElse(
+            selected, hn::Set(di, static_cast<int32_t>(j)), candidate);
+        candidate_e0 =
+            hn::IfThenElse(hn::RebindMask(df, selected), e0_j, candidate_e0);
+        auto moving = hn::RebindMask(df, hn::Lt(rank_j, n));
+        if constexpr (decltype(at_edge)::value) {
+          moving = hn::And(
+              moving, hn::Gt(hn::Load(df, staged_priority + j * lanes), zero));
+        }
+        const VF move = hn::IfThenElseZero(moving, direction);
+        const VF error = hn::Add(e0_j, move);
+        if constexpr (kRecordedFromMoves) {
+          rounding = hn::Add(rounding, hn::Sub(hn::Sub(error, move), e0_j));
+        }
+        if constexpr (decltype(at_edge)::value) moves = hn::Add(moves, move);
+        squared_after = hn::MulAdd(error, error, squared_after);
+        hn::Store(move, df, move_g + j * lanes);
+        // x + e0 is rint(x) exactly (e0 = rint(x) - x is exact). No clamp:
+        // an element moves only to a value on the grid, and the statistics
+        // rewrite q at the edges, the only elements outside it.
+        const VF r = hn::Add(hn::Add(hn::Load(df, xg + j * lanes), e0_j), move);
+        hn::Store(SmallIntFrom(di, r), di, staged_q + j * lanes);
+      }
+    };
+    if (HWY_UNLIKELY(edge_group)) {
+      flip(std::true_type());
+    } else {
+      flip(std::false_type());
+      moves = hn::Mul(n_float, direction);
     }
     // The stage moves a kernel's elements one way: |sum of moves| of a lane
-    // is its count of moved elements.
+    // is its count of moved elements. Sums of e0, moves and roundings, all
+    // multiples of 2^-46 below 2^4, are exact in double.
     flips = hn::Add(flips, hn::Abs(moves));
-    hn::Store(hn::Add(sum_lo, promote_lo(moves)), dd, s.kernel_after.get() + g);
-    hn::Store(hn::Add(sum_hi, promote_hi(moves)), dd,
-              s.kernel_after.get() + g + half);
-    hn::Store(recorded_lo, dd, s.kernel_recorded.get() + g);
-    hn::Store(recorded_hi, dd, s.kernel_recorded.get() + g + half);
+    const VD after_lo = hn::Add(sum_lo, promote_lo(moves));
+    const VD after_hi = hn::Add(sum_hi, promote_hi(moves));
+    hn::Store(after_lo, dd, s.kernel_after.get() + g);
+    hn::Store(after_hi, dd, s.kernel_after.get() + g + half);
     squared_kernel[0] = hn::Add(squared_kernel[0], promote_lo(squared_after));
     squared_kernel[1] = hn::Add(squared_kernel[1], promote_hi(squared_after));
+
+    // The errors the flips recorded: e0 + move, but 0 where a picked
+    // element could not move (a wasted pick, only at the edges), added up
+    // as the reference does unless the sum of moves and roundings is known
+    // to be the same.
+    VD recorded_lo = hn::Add(after_lo, promote_lo(rounding));
+    VD recorded_hi = hn::Add(after_hi, promote_hi(rounding));
+    if (!kRecordedFromMoves || edge_group || tiny_group) {
+      recorded_lo = recorded_hi = hn::Zero(dd);
+      for (size_t j = 0; j < k; ++j) {
+        VF recorded = hn::Add(hn::Load(df, staged_e0 + j * lanes),
+                              hn::Load(df, move_g + j * lanes));
+        if (edge_group) {
+          const auto wasted = hn::AndNot(
+              hn::Gt(hn::Load(df, staged_priority + j * lanes), zero),
+              hn::RebindMask(df,
+                             hn::Lt(hn::Load(di, staged_rank + j * lanes), n)));
+          recorded = hn::IfThenZeroElse(wasted, recorded);
+        }
+        recorded_lo = hn::Add(recorded_lo, promote_lo(recorded));
+        recorded_hi = hn::Add(recorded_hi, promote_hi(recorded));
+      }
+    }
+    hn::Store(recorded_lo, dd, s.kernel_recorded.get() + g);
+    hn::Store(recorded_hi, dd, s.kernel_recorded.get() + g + half);
 
     // The candidate's error now: a flip assigned +-(1 - p) if the element
     // could move, else 0; an unflipped one still holds e0. Over-flipped
     // kernels offer the opposite direction, and the sign carries it
-    // (negative: up).
+    // (negative: up). Its priority is that of its e0 except at the edges.
+    const VF candidate_priority =
+        edge_group
+            ? hn::GatherIndex(
+                  df, staged_priority,
+                  hn::Add(hn::Mul(candidate,
+                                  hn::Set(di, static_cast<int32_t>(lanes))),
+                          lane_index))
+            : priority_of(candidate_e0, up_sign);
     const auto candidate_flipped =
         hn::RebindMask(df, hn::Lt(candidate_rank, n));
     const VF magnitude =
@@ -466,7 +520,7 @@ HWY_NOINLINE KernelStageSums KernelStageLanes(size_t runtime_k,
   sums.squared_kernel = hn::GetLane(
       hn::SumOfLanes(dd, hn::Add(squared_kernel[0], squared_kernel[1])));
   sums.flips = static_cast<int64_t>(hn::GetLane(hn::SumOfLanes(df, flips)));
-  sums.tiny = !hn::AllFalse(du, hn::Lt(smallest, tiny_bound));
+  sums.tiny = tiny;
   return sums;
 }
 
