@@ -73,12 +73,12 @@ inline float LoadScalarAsFloat(DType dtype, const uint8_t* data,
 // Converts `size` elements of dtype kDType at `row` into w and returns their
 // range (max_abs with kMaxAbs only). The dtype is a template parameter so
 // that the loop does not reload it after every store to w. Prefetches
-// `next_row` (the next channel's): it then arrives while this channel is
-// quantized, which takes far longer than the load. One prefetch per
-// iteration: issued all at once, they stall when the miss buffers fill.
+// `prefetch_row` as far as this row reaches, a line per iteration: issued
+// all at once, they stall when the miss buffers fill.
 template <bool kMaxAbs, DType kDType>
 HWY_INLINE RowRange LoadRowOf(const uint8_t* HWY_RESTRICT row, size_t size,
-                              const uint8_t* next_row, float* HWY_RESTRICT w) {
+                              const uint8_t* prefetch_row,
+                              float* HWY_RESTRICT w) {
   const hn::ScalableTag<float> df;
   const size_t lanes = hn::Lanes(df);
   constexpr size_t kElementBytes = kDType == DType::kF32 ? 4 : 2;
@@ -97,7 +97,7 @@ HWY_INLINE RowRange LoadRowOf(const uint8_t* HWY_RESTRICT row, size_t size,
   const size_t per_line = std::max<size_t>(64 / (lanes * kElementBytes), 1);
   size_t i = 0;
   for (; i + per_line * lanes <= size; i += per_line * lanes) {
-    hwy::Prefetch(next_row + i * kElementBytes);
+    hwy::Prefetch(prefetch_row + i * kElementBytes);
     for (size_t v = 0; v < per_line; ++v) load(i + v * lanes);
   }
   for (; i + lanes <= size; i += lanes) load(i);
@@ -115,26 +115,30 @@ HWY_INLINE RowRange LoadRowOf(const uint8_t* HWY_RESTRICT row, size_t size,
   return range;
 }
 
+// The bytes of output channel `channel`, `size` elements.
+inline const uint8_t* RowBytes(const WeightTensor& weights, int64_t channel,
+                               size_t size) {
+  return weights.data.data() +
+         static_cast<size_t>(channel) * size *
+             static_cast<size_t>(DTypeSize(weights.dtype));
+}
+
 // Converts output channel `channel` (its `size` elements) into w and returns
-// its range (max_abs with kMaxAbs only). Elements of w past `size` are left
-// as they are (zero). Finiteness is checked later, for free (PositionSums).
+// its range (max_abs with kMaxAbs only), prefetching `prefetch_row` (see
+// LoadRowOf). Elements of w past `size` are left as they are (zero).
+// Finiteness is checked later, for free (PositionSums).
 template <bool kMaxAbs>
 HWY_NOINLINE RowRange LoadRow(const WeightTensor& weights, int64_t channel,
-                              int64_t last_channel, size_t size,
+                              const uint8_t* prefetch_row, size_t size,
                               float* HWY_RESTRICT w) {
-  const size_t element_bytes = static_cast<size_t>(DTypeSize(weights.dtype));
-  const size_t row_bytes = size * element_bytes;
-  const uint8_t* row =
-      weights.data.data() + static_cast<size_t>(channel) * row_bytes;
-  // (The last channel prefetches itself: no branch in the loop.)
-  const uint8_t* next_row = channel + 1 < last_channel ? row + row_bytes : row;
+  const uint8_t* row = RowBytes(weights, channel, size);
   switch (weights.dtype) {
     case DType::kF32:
-      return LoadRowOf<kMaxAbs, DType::kF32>(row, size, next_row, w);
+      return LoadRowOf<kMaxAbs, DType::kF32>(row, size, prefetch_row, w);
     case DType::kF16:
-      return LoadRowOf<kMaxAbs, DType::kF16>(row, size, next_row, w);
+      return LoadRowOf<kMaxAbs, DType::kF16>(row, size, prefetch_row, w);
     case DType::kBF16:
-      return LoadRowOf<kMaxAbs, DType::kBF16>(row, size, next_row, w);
+      return LoadRowOf<kMaxAbs, DType::kBF16>(row, size, prefetch_row, w);
   }
   return RowRange{};
 }

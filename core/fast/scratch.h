@@ -102,6 +102,11 @@ struct ChannelScratch {
   std::vector<int32_t> picks;
   // The threshold the previous channel's selection collected at.
   float previous_threshold = 0;
+
+  // The input row the lane-wise kernel stage prefetches (the next
+  // channel's), and the size of its elements.
+  const uint8_t* prefetch_row = nullptr;
+  size_t element_bytes = 4;
   // Elements whose rint(x) lies outside [t_min, t_max] (OutsideGrid), the
   // only ones clamping changes. Their kernels' sums are recomputed.
   std::vector<int32_t> edges;
