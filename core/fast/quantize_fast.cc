@@ -233,12 +233,6 @@ inline PositionSums Position(bool kernel_stage, Grid kind,
                    : PositionPass<false, false, false>(grid, s);
 }
 
-// Whether channels of kernel size k take the lane-wise kernel stage.
-inline bool LaneWise(const QuantOptions& options, size_t k) {
-  return k > 1 && k <= kMaxLaneKernel &&
-         (options.mode == Mode::kSquant || options.mode == Mode::kSquantK);
-}
-
 // Quantizes the non-degenerate channel in s.w into s.q; false if the
 // channel has a NaN or Inf (then nothing else is done).
 inline bool QuantizeChannel(const QuantOptions& options,
@@ -254,7 +248,7 @@ inline bool QuantizeChannel(const QuantOptions& options,
   s.lane_layout = 0;
   PositionSums sums;
   MoveTally tally;
-  if (LaneWise(options, k)) {
+  if (kernel_stage && k <= kMaxLaneKernel) {
     const KernelStageSums kernel = KernelStage(k, grid, options.grid, s);
     if (std::isnan(kernel.squared_rtn)) return false;
     sums.squared_error = kernel.squared_rtn;
@@ -322,20 +316,16 @@ absl::Status QuantizeChannelsSimd(const WeightTensor& weights,
   const bool in_place = s.kernels % lanes == 0 || s.kernel_size == 1 ||
                         s.kernel_size > kMaxLaneKernel;
   s.element_bytes = static_cast<size_t>(DTypeSize(weights.dtype));
-  // The next channel's row is prefetched while this one is quantized: by
-  // the lane-wise kernel stage, spread over its groups, else while this
-  // row loads. (The last channel prefetches itself.)
-  const bool lane_wise = LaneWise(options, s.kernel_size);
   for (int64_t m = first_channel; m < last_channel; ++m) {
-    const uint8_t* row = RowBytes(weights, m, s.size);
+    // The next channel's row, which the pass after LoadRow (the lane-wise
+    // kernel stage or PositionPass) prefetches while it computes this one.
+    // (The last channel prefetches itself.)
     s.prefetch_row =
-        m + 1 < last_channel ? RowBytes(weights, m + 1, s.size) : row;
-    const uint8_t* load_prefetch = lane_wise ? row : s.prefetch_row;
+        RowBytes(weights, m + 1 < last_channel ? m + 1 : m, s.size);
     const bool symmetric = options.grid == Grid::kSymmetric;
-    const RowRange range =
-        symmetric
-            ? LoadRow<true>(weights, m, load_prefetch, s.size, s.w.get())
-            : LoadRow<false>(weights, m, load_prefetch, s.size, s.w.get());
+    const RowRange range = symmetric
+                               ? LoadRow<true>(weights, m, s.size, s.w.get())
+                               : LoadRow<false>(weights, m, s.size, s.w.get());
     const ChannelGrid grid =
         symmetric ? SymmetricGrid(range.max_abs, options.bits)
                   : AsymmetricGrid(range.lo, range.hi, options.bits);

@@ -72,12 +72,9 @@ inline float LoadScalarAsFloat(DType dtype, const uint8_t* data,
 
 // Converts `size` elements of dtype kDType at `row` into w and returns their
 // range (max_abs with kMaxAbs only). The dtype is a template parameter so
-// that the loop does not reload it after every store to w. Prefetches
-// `prefetch_row` as far as this row reaches, a line per iteration: issued
-// all at once, they stall when the miss buffers fill.
+// that the loop does not reload it after every store to w.
 template <bool kMaxAbs, DType kDType>
 HWY_INLINE RowRange LoadRowOf(const uint8_t* HWY_RESTRICT row, size_t size,
-                              const uint8_t* prefetch_row,
                               float* HWY_RESTRICT w) {
   const hn::ScalableTag<float> df;
   const size_t lanes = hn::Lanes(df);
@@ -92,14 +89,7 @@ HWY_INLINE RowRange LoadRowOf(const uint8_t* HWY_RESTRICT row, size_t size,
     hi = hn::Max(hi, v);
     if (kMaxAbs) max_abs = hn::Max(max_abs, hn::Abs(v));
   };
-  // Whole cache lines of input per iteration (64 bytes: two 8-lane vectors
-  // of float32).
-  const size_t per_line = std::max<size_t>(64 / (lanes * kElementBytes), 1);
   size_t i = 0;
-  for (; i + per_line * lanes <= size; i += per_line * lanes) {
-    hwy::Prefetch(prefetch_row + i * kElementBytes);
-    for (size_t v = 0; v < per_line; ++v) load(i + v * lanes);
-  }
   for (; i + lanes <= size; i += lanes) load(i);
   RowRange range;
   range.lo = hn::GetLane(hn::MinOfLanes(df, lo));
@@ -124,21 +114,20 @@ inline const uint8_t* RowBytes(const WeightTensor& weights, int64_t channel,
 }
 
 // Converts output channel `channel` (its `size` elements) into w and returns
-// its range (max_abs with kMaxAbs only), prefetching `prefetch_row` (see
-// LoadRowOf). Elements of w past `size` are left as they are (zero).
-// Finiteness is checked later, for free (PositionSums).
+// its range (max_abs with kMaxAbs only). Elements of w past `size` are left
+// as they are (zero). Finiteness is checked later, for free (PositionSums).
+// The pass after it prefetches the next row (ChannelScratch::prefetch_row).
 template <bool kMaxAbs>
 HWY_NOINLINE RowRange LoadRow(const WeightTensor& weights, int64_t channel,
-                              const uint8_t* prefetch_row, size_t size,
-                              float* HWY_RESTRICT w) {
+                              size_t size, float* HWY_RESTRICT w) {
   const uint8_t* row = RowBytes(weights, channel, size);
   switch (weights.dtype) {
     case DType::kF32:
-      return LoadRowOf<kMaxAbs, DType::kF32>(row, size, prefetch_row, w);
+      return LoadRowOf<kMaxAbs, DType::kF32>(row, size, w);
     case DType::kF16:
-      return LoadRowOf<kMaxAbs, DType::kF16>(row, size, prefetch_row, w);
+      return LoadRowOf<kMaxAbs, DType::kF16>(row, size, w);
     case DType::kBF16:
-      return LoadRowOf<kMaxAbs, DType::kBF16>(row, size, prefetch_row, w);
+      return LoadRowOf<kMaxAbs, DType::kBF16>(row, size, w);
   }
   return RowRange{};
 }
@@ -202,6 +191,8 @@ HWY_NOINLINE PositionSums PositionPass(const ChannelGrid& grid,
   size_t i = 0;
   // Whole blocks of the 16 canonical channel-sum lanes.
   for (; i + kChannelSumLanes <= s.size; i += kChannelSumLanes) {
+    // The next row, spread over this pass (see KernelStageLanes).
+    hwy::Prefetch(s.prefetch_row + i * s.element_bytes);
     auto lowest = t_max, highest = t_min;
     HWY_UNROLL(16)
     for (size_t b = 0; b < kChannelSumLanes; b += lanes) {
