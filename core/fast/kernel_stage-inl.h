@@ -196,8 +196,9 @@ HWY_NOINLINE KernelStageSums KernelStageLanes(size_t runtime_k,
   // StoreNineByEight out: gathers are slow (each cost as much as a fifth of
   // a group on Zen 3).
   constexpr bool kTransposed = kFixedK == 9 && hn::MaxLanes(df) == 8;
-  // Up to this kernel size the recorded sums come from the moves and their
-  // roundings (see `rounding` below); larger kernels add them up.
+  // Kernels of up to 17 elements (at most 8 moves each) take their recorded
+  // sums from the moves and their roundings (see `rounding` below); larger
+  // ones add the recorded errors up.
   constexpr bool kRecordedFromMoves = kFixedK != 0 && kFixedK <= 17;
 
   const VF divisor = hn::Set(df, grid.divisor);
@@ -250,9 +251,10 @@ HWY_NOINLINE KernelStageSums KernelStageLanes(size_t runtime_k,
   size_t groups_with_edges = 0;
 
   // Per group, lane-major (element j of lane l at j*lanes + l): e0, the
-  // priorities, the ranks and the int8 values, which go to memory order
-  // with s.lane_major_index (gathers are cheaper than a scalar scatter).
-  // Each pass over j keeps only a few vectors live, so that nothing spills.
+  // priorities (edge groups only), the ranks and the int8 values, which go
+  // to memory order with s.lane_major_index (gathers are cheaper than a
+  // scalar scatter). Each pass over j keeps only a few vectors live, so
+  // that nothing spills.
   alignas(64) float staged_e0[kCapacity * kMaxFloatLanes];
   alignas(64) float staged_priority[kCapacity * kMaxFloatLanes];
   alignas(64) int32_t staged_rank[kCapacity * kMaxFloatLanes];
