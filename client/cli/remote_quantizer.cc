@@ -194,7 +194,11 @@ class Run {
             ExitCode::kServer));
         return;
       }
-      if (status.code() != absl::StatusCode::kUnavailable) {
+      // A replica going away fails its streams UNAVAILABLE, or CANCELLED
+      // for those it still runs as it stops (this client cancels only after
+      // a fatal error, handled above): both are retried elsewhere.
+      if (status.code() != absl::StatusCode::kUnavailable &&
+          status.code() != absl::StatusCode::kCancelled) {
         SetFatal(ServerError(status));
         return;
       }
