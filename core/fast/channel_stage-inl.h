@@ -278,7 +278,7 @@ inline Selection SelectLargest(const float* HWY_RESTRICT v, size_t count,
     // The keys are distinct: the n largest are a well-defined set.
     if (selection.count <= kRankedKeys) {
       const uint64_t aimed = KeepLargestKeys(
-          keys, selection.count, n, std::max(kRankBlock, n + 8), positions);
+          keys, selection.count, n, std::max(kRankBlock, target), positions);
       if (aimed != 0) {
         const uint32_t bits = static_cast<uint32_t>(aimed >> 32);
         std::memcpy(&selection.threshold, &bits, sizeof(bits));

@@ -103,8 +103,8 @@ struct ChannelScratch {
   // The threshold the previous channel's selection collected at.
   float previous_threshold = 0;
 
-  // The input row the lane-wise kernel stage prefetches (the next
-  // channel's), and the size of its elements.
+  // The input row the pass after LoadRow (the lane-wise kernel stage or
+  // PositionPass) prefetches: the next channel's. And its elements' size.
   const uint8_t* prefetch_row = nullptr;
   size_t element_bytes = 4;
   // Elements whose rint(x) lies outside [t_min, t_max] (OutsideGrid), the
