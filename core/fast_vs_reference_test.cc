@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/types/span.h"
 #include "core/squant.h"
 #include "gtest/gtest.h"
 #include "hwy/targets.h"
@@ -418,6 +419,35 @@ TEST(FastVsReferenceTest, NamesTheSameFirstNonFiniteElement) {
           const absl::Status got = QuantizeChannels(tensor, geometry, 0, 5, b);
           EXPECT_FALSE(got.ok());
           EXPECT_EQ(expected, got) << DTypeName(dtype) << " at " << at;
+        }
+      }
+    }
+  }
+}
+
+// Float32 rows are read in place where they are aligned as float and need
+// no padding, and copied otherwise: the same bytes from any address.
+TEST(FastVsReferenceTest, SameBytesFromAnyInputAddress) {
+  const std::vector<int64_t> shapes[] = {
+      {3, 64, 3, 3}, {2, 37, 3, 3}, {2, 3, 7, 7}, {3, 600, 1, 1}, {5, 33}};
+  uint32_t seed = 5000;
+  for (const auto& shape : shapes) {
+    for (Values values : {Values::kNormal, Values::kStuckAtTop}) {
+      for (Grid grid : kGrids) {
+        const Case c{
+            shape, values, {4, Mode::kSquant, grid}, DType::kF32, seed++};
+        Input input;
+        ASSERT_NO_FATAL_FAILURE(MakeInput(c, input));
+        const QuantizedLayer expected = RunReference(input, c.options);
+        for (size_t offset : {1, 2, 4, 8, 36}) {
+          std::vector<uint8_t> shifted(offset + input.bytes.size());
+          std::copy(input.bytes.begin(), input.bytes.end(),
+                    shifted.begin() + offset);
+          Input moved = input;
+          moved.tensor.data = absl::MakeConstSpan(shifted).subspan(offset);
+          ASSERT_NO_FATAL_FAILURE(
+              ExpectSameLayer(expected, RunFast(moved, c.options),
+                              absl::StrCat(c.Name(), " at offset ", offset)));
         }
       }
     }

@@ -327,13 +327,14 @@ inline void ChannelStage(bool after_kernel_stage, double sum,
   s.previous_threshold = selection.threshold;
   auto flip = [&](int32_t i) {
     s.picks.push_back(i);
-    const float x = s.x[s.Slot(i)];
+    const float x = s.X(i);
     const float e0 = std::nearbyint(x) - x;
-    const float old_move = s.move[s.Slot(i)];
-    if (SetMove(i, FlipMove(up, x, e0, grid), grid, s, tally)) {
+    const float old_move = s.Move(i);
+    const int8_t move = FlipMove(up, x, e0, grid);
+    if (SetMove(i, move, grid, s, tally)) {
       ++tally.channel_flips;
       s.dirty[i / k] = 1;
-      s.kernel_after[i / k] += s.move[s.Slot(i)] - old_move;
+      s.kernel_after[i / k] += move - old_move;
     }
   };
   for (size_t p = 0; p < selection.count; ++p) {

@@ -155,9 +155,10 @@ struct KernelStageSums {
 
 // Places the channel in s.w on the grid and runs the kernel stage,
 // Lanes(df) kernels at a time (kernel `g + l` in lane l). Writes:
-// - x and move lane-major (s.lane_layout, ChannelScratch::Slot), q in memory
-//   order (rint(x) + move, unclamped: ChannelStatistics clamps the edges,
-//   and the channel stage's few flips rewrite theirs);
+// - q in memory order (rint(x) + move, unclamped: ChannelStatistics clamps
+//   the edges, and the channel stage's few flips rewrite theirs), and the
+//   moves of edge groups lane-major (s.lane_layout, ChannelScratch::Slot);
+//   every other x and move comes from w and q (ChannelScratch::X, Move);
 // - per kernel: the sum of e0 (sequential in double), the sum after the
 //   stage (= before + sum of moves, see KernelStageSums::tiny), the sum of
 //   the recorded errors, and the channel-stage candidate with its signed
@@ -250,11 +251,12 @@ HWY_NOINLINE KernelStageSums KernelStageLanes(size_t runtime_k,
   int32_t* HWY_RESTRICT edge_groups = s.extreme_blocks.get();
   size_t groups_with_edges = 0;
 
-  // Per group, lane-major (element j of lane l at j*lanes + l): e0, the
-  // priorities (edge groups only), the ranks and the int8 values, which go
-  // to memory order with s.lane_major_index (gathers are cheaper than a
+  // Per group, lane-major (element j of lane l at j*lanes + l): x, e0,
+  // the priorities (edge groups only), the ranks and the int8 values, which
+  // go to memory order with s.lane_major_index (gathers are cheaper than a
   // scalar scatter). Each pass over j keeps only a few vectors live, so
   // that nothing spills.
+  alignas(64) float staged_x[kCapacity * kMaxFloatLanes];
   alignas(64) float staged_e0[kCapacity * kMaxFloatLanes];
   alignas(64) float staged_priority[kCapacity * kMaxFloatLanes];
   alignas(64) int32_t staged_rank[kCapacity * kMaxFloatLanes];
@@ -271,8 +273,8 @@ HWY_NOINLINE KernelStageSums KernelStageLanes(size_t runtime_k,
     for (size_t line = 0; line < lines_per_group; ++line) {
       hwy::Prefetch(ahead + line * 64);
     }
-    const float* HWY_RESTRICT wg = s.w.get() + g * k;
-    float* HWY_RESTRICT xg = s.x.get() + g * k;
+    const float* HWY_RESTRICT wg = s.w + g * k;
+    // Only edge groups keep their moves (ChannelScratch::Move).
     float* HWY_RESTRICT move_g = s.move.get() + g * k;
     // Padding kernels (past s.kernels) read w = 0, whose x is an integer:
     // e0 = 0, so they never flip and add nothing.
@@ -304,7 +306,7 @@ HWY_NOINLINE KernelStageSums KernelStageLanes(size_t runtime_k,
       const VF x =
           kSymmetric ? hn::Div(w, divisor) : hn::Sub(hn::Mul(w, step), offset);
       const VF e = hn::Sub(hn::Round(x), x);
-      hn::Store(x, df, xg + j * lanes);
+      hn::Store(x, df, staged_x + j * lanes);
       hn::Store(e, df, staged_e0 + j * lanes);
       squared = hn::MulAdd(e, e, squared);
       lowest = hn::Min(lowest, x);
@@ -365,7 +367,7 @@ HWY_NOINLINE KernelStageSums KernelStageLanes(size_t runtime_k,
     if (HWY_UNLIKELY(edge_group)) {
       for (size_t j = 0; j < k; ++j) {
         priority[j] = edge_priority_of(hn::Load(df, staged_e0 + j * lanes),
-                                       hn::Load(df, xg + j * lanes), up);
+                                       hn::Load(df, staged_x + j * lanes), up);
         hn::Store(priority[j], df, staged_priority + j * lanes);
       }
       const auto outside = hn::Or(hn::Gt(hn::Round(highest), t_max),
@@ -434,13 +436,16 @@ HWY_NOINLINE KernelStageSums KernelStageLanes(size_t runtime_k,
         if constexpr (kRecordedFromMoves) {
           rounding = hn::Add(rounding, hn::Sub(hn::Sub(error, move), e0_j));
         }
-        if constexpr (decltype(at_edge)::value) moves = hn::Add(moves, move);
+        if constexpr (decltype(at_edge)::value) {
+          moves = hn::Add(moves, move);
+          hn::Store(move, df, move_g + j * lanes);
+        }
         squared_after = hn::MulAdd(error, error, squared_after);
-        hn::Store(move, df, move_g + j * lanes);
         // x + e0 is rint(x) exactly (e0 = rint(x) - x is exact). No clamp:
         // an element moves only to a value on the grid, and the statistics
         // rewrite q at the edges, the only elements outside it.
-        const VF r = hn::Add(hn::Add(hn::Load(df, xg + j * lanes), e0_j), move);
+        const VF r =
+            hn::Add(hn::Add(hn::Load(df, staged_x + j * lanes), e0_j), move);
         hn::Store(SmallIntFrom(di, r), di, staged_q + j * lanes);
       }
     };
@@ -450,6 +455,9 @@ HWY_NOINLINE KernelStageSums KernelStageLanes(size_t runtime_k,
       flip(std::false_type());
       moves = hn::Mul(n_float, direction);
     }
+    // (Else GCC keeps the flip pass's masks and moves, spilled, for the
+    // rare groups that add their recorded errors up below.)
+    EndOfPass();
     // The stage moves a kernel's elements one way: |sum of moves| of a lane
     // is its count of moved elements. Sums of e0, moves and roundings, all
     // multiples of 2^-46 below 2^4, are exact in double.
@@ -470,14 +478,17 @@ HWY_NOINLINE KernelStageSums KernelStageLanes(size_t runtime_k,
     if (!kRecordedFromMoves || edge_group || tiny_group) {
       recorded_lo = recorded_hi = hn::Zero(dd);
       for (size_t j = 0; j < k; ++j) {
-        VF recorded = hn::Add(hn::Load(df, staged_e0 + j * lanes),
-                              hn::Load(df, move_g + j * lanes));
+        const auto picked = hn::RebindMask(
+            df, hn::Lt(hn::Load(di, staged_rank + j * lanes), n));
+        const VF e0_j = hn::Load(df, staged_e0 + j * lanes);
+        VF recorded;
         if (edge_group) {
           const auto wasted = hn::AndNot(
-              hn::Gt(hn::Load(df, staged_priority + j * lanes), zero),
-              hn::RebindMask(df,
-                             hn::Lt(hn::Load(di, staged_rank + j * lanes), n)));
-          recorded = hn::IfThenZeroElse(wasted, recorded);
+              hn::Gt(hn::Load(df, staged_priority + j * lanes), zero), picked);
+          recorded = hn::IfThenZeroElse(
+              wasted, hn::Add(e0_j, hn::Load(df, move_g + j * lanes)));
+        } else {
+          recorded = hn::Add(e0_j, hn::IfThenElseZero(picked, direction));
         }
         recorded_lo = hn::Add(recorded_lo, promote_lo(recorded));
         recorded_hi = hn::Add(recorded_hi, promote_hi(recorded));
@@ -525,15 +536,10 @@ HWY_NOINLINE KernelStageSums KernelStageLanes(size_t runtime_k,
   }
   s.edges.clear();
   for (size_t group = 0; group < groups_with_edges; ++group) {
-    const size_t g = static_cast<size_t>(edge_groups[group]);
-    const float* xg = s.x.get() + g * k;
-    const size_t real = std::min(lanes, s.kernels - g);
-    for (size_t l = 0; l < real; ++l) {
-      for (size_t j = 0; j < k; ++j) {
-        if (OutsideGrid(grid, std::nearbyint(xg[j * lanes + l]))) {
-          s.AddEdge((g + l) * k + j);
-        }
-      }
+    const size_t first = static_cast<size_t>(edge_groups[group]) * k;
+    const size_t end = std::min(first + lanes * k, s.size);
+    for (size_t i = first; i < end; ++i) {
+      if (OutsideGrid(grid, std::nearbyint(s.X(i)))) s.AddEdge(i);
     }
   }
   KernelStageSums sums;

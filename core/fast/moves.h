@@ -39,15 +39,15 @@ struct MoveTally {
 // Sets element i's move, updating q and the tally; false if unchanged.
 inline bool SetMove(size_t i, int8_t move, const ChannelGrid& grid,
                     ChannelScratch& s, MoveTally& tally) {
-  const size_t slot = s.Slot(i);
-  const float old = s.move[slot];
+  const float old = s.Move(i);
   if (old == move) return false;
-  const float r0 = std::nearbyint(s.x[slot]);
-  const double e0 = static_cast<double>(r0) - s.x[slot];
+  const float x = s.X(i);
+  const float r0 = std::nearbyint(x);
+  const double e0 = static_cast<double>(r0) - x;
   const double before = e0 + old, after = e0 + move;
   tally.squared_delta += after * after - before * before;
   tally.move_sum += move - static_cast<int64_t>(old);
-  s.move[slot] = move;
+  s.move[s.Slot(i)] = move;
   s.q[i] = static_cast<int8_t>(
       std::clamp(r0 + static_cast<float>(move), grid.t_min, grid.t_max));
   return true;

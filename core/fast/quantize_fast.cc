@@ -82,7 +82,7 @@ inline void RecomputeDirtyKernels(const ChannelGrid& grid, ChannelScratch& s) {
     if (!s.dirty[kernel]) continue;
     double before = 0, after = 0;
     for (size_t i = kernel * k; i < (kernel + 1) * k; ++i) {
-      const float x = s.x[s.Slot(i)];
+      const float x = s.X(i);
       const float rtn = std::clamp(std::nearbyint(x), grid.t_min, grid.t_max);
       before += static_cast<double>(rtn) - x;
       after += static_cast<double>(s.q[i]) - x;
@@ -135,9 +135,9 @@ inline void ChannelStatistics(const PositionSums& sums, const MoveTally& tally,
   double rtn_shift = 0, final_shift = 0;
   double edge_rtn = 0, edge_final = 0;  // largest |error| at the edges
   for (const int32_t i : s.edges) {
-    const float x = s.x[s.Slot(i)];
+    const float x = s.X(i);
     const float r0 = std::nearbyint(x);
-    const float r = r0 + s.move[s.Slot(i)];
+    const float r = r0 + s.Move(i);
     const float rtn = std::clamp(r0, grid.t_min, grid.t_max);
     const float final_value = std::clamp(r, grid.t_min, grid.t_max);
     s.q[i] = static_cast<int8_t>(final_value);
@@ -191,9 +191,9 @@ inline void SquaredErrorsInDouble(const ChannelScratch& s, PositionSums& sums,
                                   MoveTally& tally) {
   double rtn = 0, after = 0;
   for (size_t i = 0; i < s.size; ++i) {
-    const size_t slot = s.Slot(i);
-    const double e0 = std::nearbyint(s.x[slot]) - s.x[slot];
-    const double error = e0 + s.move[slot];
+    const float x = s.X(i);
+    const double e0 = std::nearbyint(x) - x;
+    const double error = e0 + s.Move(i);
     rtn += e0 * e0;
     after += error * error;
   }
@@ -316,6 +316,10 @@ absl::Status QuantizeChannelsSimd(const WeightTensor& weights,
   const bool in_place = s.kernels % lanes == 0 || s.kernel_size == 1 ||
                         s.kernel_size > kMaxLaneKernel;
   s.element_bytes = static_cast<size_t>(DTypeSize(weights.dtype));
+  // ChannelScratch::w: float32 rows that need no padding are read in place.
+  const bool row_in_place =
+      weights.dtype == DType::kF32 && s.padded_size == s.size &&
+      reinterpret_cast<uintptr_t>(weights.data.data()) % alignof(float) == 0;
   for (int64_t m = first_channel; m < last_channel; ++m) {
     // The next channel's row, which the pass after LoadRow (the lane-wise
     // kernel stage or PositionPass) prefetches while it computes this one.
@@ -323,26 +327,32 @@ absl::Status QuantizeChannelsSimd(const WeightTensor& weights,
     s.prefetch_row =
         RowBytes(weights, m + 1 < last_channel ? m + 1 : m, s.size);
     const bool symmetric = options.grid == Grid::kSymmetric;
-    const RowRange range = symmetric
-                               ? LoadRow<true>(weights, m, s.size, s.w.get())
-                               : LoadRow<false>(weights, m, s.size, s.w.get());
+    float* copy = row_in_place ? nullptr : s.w_buffer.get();
+    s.w = row_in_place
+              ? reinterpret_cast<const float*>(RowBytes(weights, m, s.size))
+              : copy;
+    const RowRange range = symmetric ? LoadRow<true>(weights, m, s.size, copy)
+                                     : LoadRow<false>(weights, m, s.size, copy);
     const ChannelGrid grid =
         symmetric ? SymmetricGrid(range.max_abs, options.bits)
                   : AsymmetricGrid(range.lo, range.hi, options.bits);
+    s.grid = grid;
+    s.grid_kind = options.grid;
     out.scale[m] = grid.scale;
     out.zero_point[m] = grid.zero_point;
     int8_t* q = out.values.data() + m * static_cast<int64_t>(s.size);
     // A NaN or Inf makes the grid degenerate or some e0 NaN; the scalar
     // load then names the first one.
     if (grid.degenerate) {
-      absl::Status status = LoadInputRow(weights, m, s.size, s.w.get());
+      s.w = s.w_buffer.get();
+      absl::Status status = LoadInputRow(weights, m, s.size, s.w_buffer.get());
       if (!status.ok()) return status;
       QuantizeDegenerateChannel(grid, s, q, out.channel_stats[m]);
       continue;
     }
     s.q = in_place ? q : s.q_buffer.get();
     if (!QuantizeChannel(options, grid, s, out.channel_stats[m])) {
-      absl::Status status = LoadInputRow(weights, m, s.size, s.w.get());
+      absl::Status status = LoadInputRow(weights, m, s.size, s.w_buffer.get());
       return status.ok() ? absl::InternalError("NaN from finite weights")
                          : status;
     }

@@ -70,10 +70,11 @@ inline float LoadScalarAsFloat(DType dtype, const uint8_t* data,
   return 0;
 }
 
-// Converts `size` elements of dtype kDType at `row` into w and returns their
-// range (max_abs with kMaxAbs only). The dtype is a template parameter so
-// that the loop does not reload it after every store to w.
-template <bool kMaxAbs, DType kDType>
+// Converts `size` elements of dtype kDType at `row` into w (with kCopy)
+// and returns their range (max_abs with kMaxAbs only). The dtype is a
+// template parameter so that the loop does not reload it after every store
+// to w.
+template <bool kMaxAbs, DType kDType, bool kCopy = true>
 HWY_INLINE RowRange LoadRowOf(const uint8_t* HWY_RESTRICT row, size_t size,
                               float* HWY_RESTRICT w) {
   const hn::ScalableTag<float> df;
@@ -84,7 +85,7 @@ HWY_INLINE RowRange LoadRowOf(const uint8_t* HWY_RESTRICT row, size_t size,
   auto max_abs = hn::Zero(df);
   auto load = [&](size_t i) {
     const auto v = LoadAsFloat(df, kDType, row + i * kElementBytes);
-    hn::Store(v, df, w + i);
+    if (kCopy) hn::Store(v, df, w + i);
     lo = hn::Min(lo, v);
     hi = hn::Max(hi, v);
     if (kMaxAbs) max_abs = hn::Max(max_abs, hn::Abs(v));
@@ -97,7 +98,7 @@ HWY_INLINE RowRange LoadRowOf(const uint8_t* HWY_RESTRICT row, size_t size,
   range.max_abs = hn::GetLane(hn::MaxOfLanes(df, max_abs));
   for (; i < size; ++i) {
     const float v = LoadScalarAsFloat(kDType, row, static_cast<int64_t>(i));
-    w[i] = v;
+    if (kCopy) w[i] = v;
     range.lo = std::min(range.lo, v);
     range.hi = std::max(range.hi, v);
     range.max_abs = std::max(range.max_abs, std::fabs(v));
@@ -114,16 +115,18 @@ inline const uint8_t* RowBytes(const WeightTensor& weights, int64_t channel,
 }
 
 // Converts output channel `channel` (its `size` elements) into w and returns
-// its range (max_abs with kMaxAbs only). Elements of w past `size` are left
-// as they are (zero). Finiteness is checked later, for free (PositionSums).
-// The pass after it prefetches the next row (ChannelScratch::prefetch_row).
+// its range (max_abs with kMaxAbs only); a float32 row is only read where w
+// is null (ChannelScratch::w). Elements of w past `size` are left as they
+// are (zero). Finiteness is checked later, for free (PositionSums). The pass
+// after it prefetches the next row (ChannelScratch::prefetch_row).
 template <bool kMaxAbs>
 HWY_NOINLINE RowRange LoadRow(const WeightTensor& weights, int64_t channel,
                               size_t size, float* HWY_RESTRICT w) {
   const uint8_t* row = RowBytes(weights, channel, size);
   switch (weights.dtype) {
     case DType::kF32:
-      return LoadRowOf<kMaxAbs, DType::kF32>(row, size, w);
+      return w == nullptr ? LoadRowOf<kMaxAbs, DType::kF32, false>(row, size, w)
+                          : LoadRowOf<kMaxAbs, DType::kF32>(row, size, w);
     case DType::kF16:
       return LoadRowOf<kMaxAbs, DType::kF16>(row, size, w);
     case DType::kBF16:
@@ -181,7 +184,7 @@ HWY_NOINLINE PositionSums PositionPass(const ChannelGrid& grid,
   auto max_error = zero;
   auto tiny = hn::Lt(zero, zero);
 
-  const float* HWY_RESTRICT w = s.w.get();
+  const float* HWY_RESTRICT w = s.w;
   float* HWY_RESTRICT x = s.x.get();
   float* HWY_RESTRICT e = s.e.get();
   float* HWY_RESTRICT priority = s.signed_priority.get();
@@ -196,7 +199,7 @@ HWY_NOINLINE PositionSums PositionPass(const ChannelGrid& grid,
     auto lowest = t_max, highest = t_min;
     HWY_UNROLL(16)
     for (size_t b = 0; b < kChannelSumLanes; b += lanes) {
-      const auto wi = hn::Load(df, w + i + b);
+      const auto wi = hn::LoadU(df, w + i + b);
       const auto xi = kSymmetric ? hn::Div(wi, divisor)
                                  : hn::Sub(hn::Mul(wi, step), offset);
       const auto r0 = hn::Round(xi);

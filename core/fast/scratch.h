@@ -5,10 +5,12 @@
 #define SQUANT_CORE_FAST_SCRATCH_H_
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
 
+#include "core/channel_grid.h"
 #include "core/squant.h"
 #include "hwy/aligned_allocator.h"
 
@@ -32,7 +34,7 @@ struct ChannelScratch {
         padded_kernels(RoundUp(kernels, kMaxFloatLanes)),
         padded_size(std::max(RoundUp(size, kMaxFloatLanes),
                              padded_kernels * kernel_size)),
-        w(Zeroed<float>(padded_size)),
+        w_buffer(Zeroed<float>(padded_size)),
         x(Zeroed<float>(padded_size)),
         e(Zeroed<float>(padded_size)),
         signed_priority(Zeroed<float>(padded_size)),
@@ -54,7 +56,7 @@ struct ChannelScratch {
   const size_t padded_kernels;  // N rounded up to whole vectors
   const size_t padded_size;     // covers both paddings
 
-  // Where element i's x and move are kept (w, e and q are always in memory
+  // Where element i's move is kept (w, x, e and q are always in memory
   // order): i itself, or, after the lane-wise kernel stage, lane-major
   // within groups of `lane_layout` kernels (see lane_major_index).
   size_t Slot(size_t i) const {
@@ -66,16 +68,38 @@ struct ChannelScratch {
   }
   size_t lane_layout = 0;
 
+  // Element i's x and move. The lane-wise kernel stage (lane_layout != 0)
+  // keeps neither in memory but the moves of its edge groups, the groups
+  // with some x >= t_max or x <= t_min (storing them cost it 7%): x comes
+  // again from w by the stage's own float32 operations, and move from
+  // q = rint(x) + move, which only an element whose rint(x) lies outside
+  // the grid (in an edge group) can have clamped.
+  float X(size_t i) const {
+    return lane_layout == 0 ? x[i] : GridPosition(grid, grid_kind, w[i]);
+  }
+  float Move(size_t i) const {
+    if (lane_layout == 0) return move[i];
+    const float r0 = std::nearbyint(X(i));
+    return OutsideGrid(grid, r0) ? move[Slot(i)]
+                                 : static_cast<float>(q[i]) - r0;
+  }
+  // The channel's grid, for X.
+  ChannelGrid grid;
+  Grid grid_kind = Grid::kAsymmetric;
+
   // One output channel, by element.
-  hwy::AlignedFreeUniquePtr<float[]> w;  // input as float32
-  hwy::AlignedFreeUniquePtr<float[]> x;  // grid position (by Slot)
+  // The input as float32: the input row itself where it is float32, aligned
+  // as float and needs no padding (rows then cost no copy), else w_buffer.
+  const float* w = nullptr;
+  hwy::AlignedFreeUniquePtr<float[]> w_buffer;
+  hwy::AlignedFreeUniquePtr<float[]> x;  // grid position (see X)
   // Recorded error, rint(x) - x at first (K > 1 without the lane-wise
   // kernel stage only).
   hwy::AlignedFreeUniquePtr<float[]> e;
   // Element-stage priority with the direction in its sign: e0 where the
   // element can flip (up if negative, down if positive), else 0.
   hwy::AlignedFreeUniquePtr<float[]> signed_priority;
-  // Where r now is: rint(x) + move, move in {-1, 0, 1} (by Slot).
+  // Where r now is: rint(x) + move, move in {-1, 0, 1} (by Slot; see Move).
   hwy::AlignedFreeUniquePtr<float[]> move;
   // clamp(rint(x) + move): the output row itself, or q_buffer where the
   // lane-wise kernel stage's last group would write past the row.
