@@ -325,13 +325,14 @@ inline void ChannelStage(bool after_kernel_stage, double sum,
   const Selection selection =
       SelectLargest(priority, count, up, n, guess, positions, s.keys);
   s.previous_threshold = selection.threshold;
-  auto flip = [&](int32_t i) {
+  // Inlined: called out of line it made 1x1 layers 10% slower.
+  auto flip = [&](int32_t i) __attribute__((always_inline)) {
     s.picks.push_back(i);
     const float x = s.X(i);
     const float e0 = std::nearbyint(x) - x;
-    const float old_move = s.Move(i);
+    const float old_move = s.Move(i, x);
     const int8_t move = FlipMove(up, x, e0, grid);
-    if (SetMove(i, move, grid, s, tally)) {
+    if (SetMove(i, x, old_move, move, grid, s, tally)) {
       ++tally.channel_flips;
       s.dirty[i / k] = 1;
       s.kernel_after[i / k] += move - old_move;

@@ -61,7 +61,9 @@ void LargeKernelPass(const ChannelGrid& grid, bool decide, ChannelScratch& s,
       const float e0_i = s.e[i];
       const int8_t move = FlipMove(up, s.x[i], e0_i, grid);
       s.e[i] = FlipError(up, e0_i, move);
-      if (SetMove(i, move, grid, s, tally)) ++tally.kernel_flips;
+      if (SetMove(i, s.x[i], s.move[i], move, grid, s, tally)) {
+        ++tally.kernel_flips;
+      }
     }
     s.kernel_recorded[kernel] =
         KernelErrorSum(s.e.get() + begin, static_cast<int64_t>(k));

@@ -36,12 +36,12 @@ struct MoveTally {
   double squared_delta = 0;   // change of sum (r - x)^2, before clamping
 };
 
-// Sets element i's move, updating q and the tally; false if unchanged.
-inline bool SetMove(size_t i, int8_t move, const ChannelGrid& grid,
-                    ChannelScratch& s, MoveTally& tally) {
-  const float old = s.Move(i);
+// Sets the move of element i (at x, moved by `old` so far: ChannelScratch::X
+// and Move), updating q and the tally; false if unchanged.
+inline bool SetMove(size_t i, float x, float old, int8_t move,
+                    const ChannelGrid& grid, ChannelScratch& s,
+                    MoveTally& tally) {
   if (old == move) return false;
-  const float x = s.X(i);
   const float r0 = std::nearbyint(x);
   const double e0 = static_cast<double>(r0) - x;
   const double before = e0 + old, after = e0 + move;

@@ -137,7 +137,7 @@ inline void ChannelStatistics(const PositionSums& sums, const MoveTally& tally,
   for (const int32_t i : s.edges) {
     const float x = s.X(i);
     const float r0 = std::nearbyint(x);
-    const float r = r0 + s.Move(i);
+    const float r = r0 + s.Move(i, x);
     const float rtn = std::clamp(r0, grid.t_min, grid.t_max);
     const float final_value = std::clamp(r, grid.t_min, grid.t_max);
     s.q[i] = static_cast<int8_t>(final_value);
@@ -193,7 +193,7 @@ inline void SquaredErrorsInDouble(const ChannelScratch& s, PositionSums& sums,
   for (size_t i = 0; i < s.size; ++i) {
     const float x = s.X(i);
     const double e0 = std::nearbyint(x) - x;
-    const double error = e0 + s.Move(i);
+    const double error = e0 + s.Move(i, x);
     rtn += e0 * e0;
     after += error * error;
   }

@@ -77,9 +77,9 @@ struct ChannelScratch {
   float X(size_t i) const {
     return lane_layout == 0 ? x[i] : GridPosition(grid, grid_kind, w[i]);
   }
-  float Move(size_t i) const {
+  float Move(size_t i, float x) const {  // x = X(i)
     if (lane_layout == 0) return move[i];
-    const float r0 = std::nearbyint(X(i));
+    const float r0 = std::nearbyint(x);
     return OutsideGrid(grid, r0) ? move[Slot(i)]
                                  : static_cast<float>(q[i]) - r0;
   }
