@@ -3,11 +3,16 @@
 // round-to-nearest baseline pass on the same input in the same run, on one
 // and two threads, and on ResNet-50's 1x1 (with fc) and 3x3 layers apart.
 // Ends with a summary: ms per model, ns per weight and the SQuant/RTN ratio
-// (best repetition of each).
+// (best repetition of each). Then the same from passes that alternate: one
+// round-to-nearest pass, one SQuant pass, and so on, their medians and the
+// median of each pair's ratio. This machine's speed drifts in spells of a
+// tenth of a second to minutes; a pair shares its spell, so the paired
+// ratio holds still where separate benchmarks' ratios swing.
 //
 //   core_bench [--benchmark_repetitions=5] [--benchmark_filter=resnet50]
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <functional>
@@ -101,6 +106,39 @@ void RunModel(benchmark::State& state, const ModelShapes& shapes, int threads,
   state.SetItemsProcessed(state.iterations() * shapes.elements());
 }
 
+double Median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const size_t middle = values.size() / 2;
+  return values.size() % 2 == 1 ? values[middle]
+                                : (values[middle - 1] + values[middle]) / 2;
+}
+
+// Alternates an `rtn` pass and a `squant` pass over the model, each timed
+// (manual time: the pair's); reports their medians and the median ratio.
+void RunPaired(benchmark::State& state, const ModelShapes& shapes, int threads,
+               const LayerWork& rtn, const LayerWork& squant) {
+  const ModelData& model = Model(shapes);
+  std::vector<double> rtn_ms, squant_ms, ratios;
+  auto timed_ms = [&](const LayerWork& work) {
+    const auto start = std::chrono::steady_clock::now();
+    ForEachBlock(model, threads, work);
+    return std::chrono::duration<double, std::milli>(
+               std::chrono::steady_clock::now() - start)
+        .count();
+  };
+  for (auto _ : state) {
+    rtn_ms.push_back(timed_ms(rtn));
+    squant_ms.push_back(timed_ms(squant));
+    ratios.push_back(squant_ms.back() / rtn_ms.back());
+    state.SetIterationTime((rtn_ms.back() + squant_ms.back()) / 1e3);
+  }
+  state.counters["rtn_ms"] = Median(rtn_ms);
+  state.counters["squant_ms"] = Median(squant_ms);
+  state.counters["squant_best_ms"] =
+      *std::min_element(squant_ms.begin(), squant_ms.end());
+  state.counters["ratio"] = Median(ratios);
+}
+
 void SQuantBlock(ModelData::Layer& layer, int64_t first, int64_t last) {
   const absl::Status status =
       QuantizeChannels(layer.tensor, layer.geometry, first, last, layer.squant);
@@ -165,6 +203,16 @@ void RegisterAll() {
             ->UseRealTime();
       }
     }
+    for (int threads : model.thread_counts) {
+      benchmark::RegisterBenchmark(
+          ("paired/" + shapes.name + "/threads:" + std::to_string(threads))
+              .c_str(),
+          [shapes, threads](benchmark::State& state) {
+            RunPaired(state, shapes, threads, RtnBlock, SQuantBlock);
+          })
+          ->Unit(benchmark::kMillisecond)
+          ->UseManualTime();
+    }
     if (!model.with_reference) continue;
     benchmark::RegisterBenchmark(
         ("reference/" + shapes.name + "/threads:1").c_str(),
@@ -189,6 +237,14 @@ class SummaryReporter : public benchmark::ConsoleReporter {
       const std::vector<std::string> parts =
           absl::StrSplit(run.benchmark_name(), '/');
       if (parts.size() < 3) continue;
+      if (parts[0] == "paired") {
+        Paired& paired = paired_[Key{parts[1], parts[2], ""}];
+        paired.squant_ms.push_back(run.counters.at("squant_ms"));
+        paired.squant_best_ms.push_back(run.counters.at("squant_best_ms"));
+        paired.rtn_ms.push_back(run.counters.at("rtn_ms"));
+        paired.ratio.push_back(run.counters.at("ratio"));
+        continue;
+      }
       const Times times{run.real_accumulated_time / run.iterations,
                         run.cpu_accumulated_time / run.iterations};
       const Key key{parts[1], parts[2], parts[0]};
@@ -225,9 +281,23 @@ class SummaryReporter : public benchmark::ConsoleReporter {
                 : "-");
       }
     }
+    std::printf(
+        "\nPaired passes (round to nearest, then SQuant, alternating; medians "
+        "over the\npasses of a repetition, then the median over "
+        "repetitions).\n%-13s %-10s %9s %9s %9s %7s\n",
+        "model", "threads", "squant ms", "best ms", "rtn ms", "ratio");
+    for (const auto& [key, paired] : paired_) {
+      std::printf("%-13s %-10s %9.2f %9.2f %9.2f %7.2f\n",
+                  std::get<0>(key).c_str(), std::get<1>(key).c_str(),
+                  Median(paired.squant_ms), Median(paired.squant_best_ms),
+                  Median(paired.rtn_ms), Median(paired.ratio));
+    }
   }
 
  private:
+  struct Paired {
+    std::vector<double> squant_ms, squant_best_ms, rtn_ms, ratio;
+  };
   struct Times {
     double real = 0, cpu = 0;  // seconds per model
   };
@@ -238,6 +308,7 @@ class SummaryReporter : public benchmark::ConsoleReporter {
     return it == best_.end() ? Times{} : it->second;
   }
   std::map<Key, Times> best_;
+  std::map<Key, Paired> paired_;
 };
 
 }  // namespace
