@@ -384,17 +384,16 @@ HWY_NOINLINE KernelStageSums KernelStageLanes(size_t runtime_k,
     VI rank[kCapacity];
     HWY_UNROLL(16)
     for (size_t j = 0; j < k; ++j) {
-      rank[j] = hn::Set(di, static_cast<int32_t>(j));
+      rank[j] = hn::Set(di, static_cast<int32_t>(k - 1 - j));
     }
     HWY_UNROLL(16)
     for (size_t j = 1; j < k; ++j) {
-      const VI pj = hn::BitCast(di, priority[j]);
       HWY_UNROLL(16)
       for (size_t i = 0; i < j; ++i) {
-        const VI j_first =
-            hn::VecFromMask(di, hn::Gt(pj, hn::BitCast(di, priority[i])));
-        rank[j] = hn::Add(rank[j], j_first);
-        rank[i] = hn::Sub(rank[i], j_first);
+        const VI i_first = hn::BitCast(
+            di, hn::VecFromMask(df, hn::Ge(priority[i], priority[j])));
+        rank[j] = hn::Sub(rank[j], i_first);
+        rank[i] = hn::Add(rank[i], i_first);
       }
     }
     HWY_UNROLL(16)
