@@ -426,10 +426,13 @@ TEST(FastVsReferenceTest, NamesTheSameFirstNonFiniteElement) {
 }
 
 // Float32 rows are read in place where they are aligned as float and need
-// no padding, and copied otherwise: the same bytes from any address.
+// no padding, and copied otherwise: the same bytes from any address. (Byte
+// offsets 1 and 2 take the copy; 4, 8 and 36 read the unpadded shapes in
+// place: the lane-wise kernel stage, the large-kernel path and K = 1.)
 TEST(FastVsReferenceTest, SameBytesFromAnyInputAddress) {
   const std::vector<int64_t> shapes[] = {
-      {3, 64, 3, 3}, {2, 37, 3, 3}, {2, 3, 7, 7}, {3, 600, 1, 1}, {5, 33}};
+      {3, 64, 3, 3}, {2, 16, 9, 9}, {3, 512, 1, 1}, {4, 64},
+      {2, 37, 3, 3}, {2, 3, 7, 7},  {3, 600, 1, 1}, {5, 33}};
   uint32_t seed = 5000;
   for (const auto& shape : shapes) {
     for (Values values : {Values::kNormal, Values::kStuckAtTop}) {

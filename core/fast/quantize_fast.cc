@@ -316,6 +316,7 @@ absl::Status QuantizeChannelsSimd(const WeightTensor& weights,
   const bool in_place = s.kernels % lanes == 0 || s.kernel_size == 1 ||
                         s.kernel_size > kMaxLaneKernel;
   s.element_bytes = static_cast<size_t>(DTypeSize(weights.dtype));
+  s.grid_kind = options.grid;
   // ChannelScratch::w: float32 rows that need no padding are read in place.
   const bool row_in_place =
       weights.dtype == DType::kF32 && s.padded_size == s.size &&
@@ -337,7 +338,6 @@ absl::Status QuantizeChannelsSimd(const WeightTensor& weights,
         symmetric ? SymmetricGrid(range.max_abs, options.bits)
                   : AsymmetricGrid(range.lo, range.hi, options.bits);
     s.grid = grid;
-    s.grid_kind = options.grid;
     out.scale[m] = grid.scale;
     out.zero_point[m] = grid.zero_point;
     int8_t* q = out.values.data() + m * static_cast<int64_t>(s.size);
