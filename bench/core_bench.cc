@@ -26,6 +26,7 @@
 
 #include "absl/strings/str_split.h"
 #include "absl/types/span.h"
+#include "bench/median.h"
 #include "bench/model_shapes.h"
 #include "bench/rtn_baseline.h"
 #include "benchmark/benchmark.h"
@@ -104,13 +105,6 @@ void RunModel(benchmark::State& state, const ModelShapes& shapes, int threads,
   const ModelData& model = Model(shapes);
   for (auto _ : state) ForEachBlock(model, threads, work);
   state.SetItemsProcessed(state.iterations() * shapes.elements());
-}
-
-double Median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  const size_t middle = values.size() / 2;
-  return values.size() % 2 == 1 ? values[middle]
-                                : (values[middle - 1] + values[middle]) / 2;
 }
 
 // Alternates an `rtn` pass and a `squant` pass over the model, each timed

@@ -34,6 +34,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "bench/median.h"
 #include "bench/model_shapes.h"
 #include "client/cli/server_channel.h"
 #include "core/squant.h"
@@ -279,17 +280,9 @@ struct Figures {
     runs.push_back(Ms(run()));
     cpu.push_back(Ms(ProcessCpuTime() - cpu_before));
   }
-  double cpu_median() const {
-    std::vector<double> sorted = cpu;
-    std::sort(sorted.begin(), sorted.end());
-    return sorted[sorted.size() / 2];
-  }
+  double cpu_median() const { return Median(cpu); }
   double best() const { return *std::min_element(runs.begin(), runs.end()); }
-  double median() const {
-    std::vector<double> sorted = runs;
-    std::sort(sorted.begin(), sorted.end());
-    return sorted[sorted.size() / 2];
-  }
+  double median() const { return Median(runs); }
 };
 
 int Main(int argc, char** argv) {
